@@ -1,0 +1,648 @@
+//! Ingest: one partner file into one curated table, in one atomic commit.
+//!
+//! Rules (also in the README):
+//! - Every input row is either accepted (appended to the curated table) or rejected (written to
+//!   `quarantine/` with its row number, column and reason): `rows_read = accepted + rejected`.
+//! - The original file is kept byte-for-byte under `raw/`.
+//! - The file's SHA-256 is recorded; ingesting the same bytes into the same dataset again is a
+//!   no-op that says so (unless forced).
+//! - **Resubmission rule.** A submission covers a period: the months given with `--period`, or
+//!   else the calendar months spanned by its accepted rows' dates. Rows already in the table from
+//!   the same partner whose date falls in that period are replaced by the new submission, in
+//!   the same commit. Earlier versions stay in the table history (time travel).
+//! - A whole-file problem changes nothing; a crash leaves only unreferenced files.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Date32Array, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use chrono::{Datelike, NaiveDate};
+use marmot_model::Contract;
+use object_store::ObjectStoreExt;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use parquet::arrow::AsyncArrowWriter;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::read::{InputBatch, Reader};
+use crate::store::{self, DataFile, TableWriter, table_files, table_history};
+use crate::validate::{
+    ColumnMap, PARTNER_COLUMN, Rejection, Validator, curated_schema, date_of, days,
+};
+use crate::{Lake, LakeError, Pseudonymiser};
+
+/// Receives progress of long work (the CLI draws a bar; tests and servers ignore it).
+pub trait Progress: Send + Sync {
+    /// Work of `total` units (bytes) begins.
+    fn begin(&self, _what: &str, _total: u64) {}
+    /// `done` units of the total are done.
+    fn advance_to(&self, _done: u64) {}
+    /// The work is over.
+    fn end(&self) {}
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// A submission period: inclusive first and last day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+}
+
+impl Period {
+    /// Parses `YYYY-MM` or `YYYY-MM..YYYY-MM` (whole calendar months).
+    pub fn parse(s: &str) -> Result<Period, LakeError> {
+        let bad = || {
+            LakeError::Config(format!(
+                "period '{s}': expected YYYY-MM or YYYY-MM..YYYY-MM"
+            ))
+        };
+        let month = |m: &str| {
+            NaiveDate::parse_from_str(&format!("{}-01", m.trim()), "%Y-%m-%d").map_err(|_| bad())
+        };
+        let (a, b) = match s.split_once("..") {
+            Some((a, b)) => (month(a)?, month(b)?),
+            None => (month(s)?, month(s)?),
+        };
+        if b < a {
+            return Err(bad());
+        }
+        Ok(Period {
+            from: a,
+            to: month_end(b),
+        })
+    }
+
+    /// The whole calendar months covering two dates.
+    pub fn covering(lo: NaiveDate, hi: NaiveDate) -> Period {
+        Period {
+            from: lo.with_day(1).unwrap_or(lo),
+            to: month_end(hi),
+        }
+    }
+}
+
+fn month_end(d: NaiveDate) -> NaiveDate {
+    let (y, m) = if d.month() == 12 {
+        (d.year() + 1, 1)
+    } else {
+        (d.year(), d.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1)
+        .and_then(|n| n.pred_opt())
+        .unwrap_or(d)
+}
+
+/// What to ingest and how.
+#[derive(Debug, Clone)]
+pub struct IngestRequest {
+    /// Dataset (contract) name.
+    pub dataset: String,
+    /// The partner file.
+    pub path: std::path::PathBuf,
+    /// Partner sending it (default: the contract's default partner).
+    pub partner: Option<String>,
+    /// Declared submission period (default: the months its rows span).
+    pub period: Option<Period>,
+    /// Ingest even if the same bytes were ingested before.
+    pub force: bool,
+    /// Who is ingesting (recorded in the commit).
+    pub user: String,
+    /// "Today", for the no-future-dates rule.
+    pub today: NaiveDate,
+}
+
+/// What an ingest did. Also recorded, as JSON, in the Delta commit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IngestSummary {
+    /// Unique id of this ingest.
+    pub ingest_id: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Partner.
+    pub partner: String,
+    /// File name as given.
+    pub file: String,
+    /// SHA-256 of the file's bytes.
+    pub sha256: String,
+    /// File size.
+    pub bytes: u64,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Rows appended to the table.
+    pub accepted: u64,
+    /// Rows quarantined.
+    pub rejected: u64,
+    /// Rejected rows by reason.
+    pub reasons: BTreeMap<String, u64>,
+    /// The first few rejections in words (row, column, reason).
+    pub examples: Vec<String>,
+    /// Period the submission covers (None when no row was accepted and none was declared).
+    pub period: Option<Period>,
+    /// Rows of earlier submissions replaced (same partner and period).
+    pub replaced_rows: u64,
+    /// Where the raw copy is, relative to the lake root.
+    pub raw_path: Option<String>,
+    /// Where the quarantined rows are, relative to the lake root.
+    pub quarantine_path: Option<String>,
+    /// Input columns not in the contract (ignored, never stored).
+    pub ignored_columns: Vec<String>,
+    /// Who ingested.
+    pub user: String,
+    /// Start time (RFC 3339).
+    pub started_at: String,
+    /// Table version committed (or the earlier one, for a no-op).
+    pub table_version: Option<u64>,
+    /// True when the same file had been ingested already and nothing was done.
+    pub already_ingested: bool,
+}
+
+/// How many example rejections to keep in the summary.
+const EXAMPLES: usize = 10;
+
+/// SHA-256 of a file, streamed.
+pub fn sha256_file(path: &FsPath) -> Result<(String, u64), LakeError> {
+    let name = path.display().to_string();
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| LakeError::file(&name, format!("cannot open: {e}")))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| LakeError::file(&name, format!("cannot read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((hex::encode(h.finalize()), total))
+}
+
+/// A new ingest id: UTC time then random hex, so ids sort by time.
+pub fn new_ingest_id() -> String {
+    let u = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"), &u[..8])
+}
+
+/// The lake path of a curated table.
+pub fn table_path(dataset: &str) -> String {
+    format!("tables/{dataset}")
+}
+
+/// Ingests one file. See the module documentation for the rules.
+pub async fn ingest(
+    lake: &Lake,
+    pseudonymiser: &Pseudonymiser,
+    req: &IngestRequest,
+    progress: &dyn Progress,
+) -> Result<IngestSummary, LakeError> {
+    let manifest = lake.require_manifest().await?;
+    let contract = marmot_model::builtin_contract(&req.dataset)?;
+    let file_name = req.path.display().to_string();
+    let base_name = req
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .ok_or_else(|| LakeError::file(&file_name, "not a file"))?;
+    let partner = req
+        .partner
+        .clone()
+        .unwrap_or_else(|| contract.default_partner.clone());
+    let (sha256, bytes) = sha256_file(&req.path)?;
+    let tpath = table_path(&contract.name);
+
+    // Same bytes already ingested into this dataset: say so and do nothing.
+    if !req.force {
+        if let Some(table) = lake.load_table(&tpath, None).await? {
+            for c in table_history(&table, &contract.name).await? {
+                let Some(m) = c.marmot else { continue };
+                if m.get("sha256").and_then(|s| s.as_str()) == Some(sha256.as_str()) {
+                    let mut prior: IngestSummary = serde_json::from_value(m)
+                        .map_err(|e| LakeError::Internal(format!("commit metadata: {e}")))?;
+                    prior.already_ingested = true;
+                    prior.table_version = Some(c.version);
+                    return Ok(prior);
+                }
+            }
+        }
+    }
+
+    // Whole-file checks before anything is written.
+    let mut reader = Reader::open(&req.path)?;
+    let map = ColumnMap::resolve(&contract, &reader.schema(), &file_name)?;
+    let ignored_columns = map.ignored.clone();
+    let lsoas: std::collections::HashSet<String> = manifest.lsoas.iter().cloned().collect();
+    let ingest_id = new_ingest_id();
+    let mut validator = Validator::new(
+        &contract,
+        map,
+        &lsoas,
+        &manifest.place_name,
+        pseudonymiser,
+        req.today,
+        req.period.map(|p| (p.from, p.to)),
+        &partner,
+        &ingest_id,
+    );
+
+    let mut table = lake
+        .open_or_create_table(&tpath, &contract.name, &curated_schema(&contract))
+        .await?;
+    let mut summary = IngestSummary {
+        ingest_id: ingest_id.clone(),
+        dataset: contract.name.clone(),
+        partner: partner.clone(),
+        file: base_name.clone(),
+        sha256,
+        bytes,
+        rows_read: 0,
+        accepted: 0,
+        rejected: 0,
+        reasons: BTreeMap::new(),
+        examples: Vec::new(),
+        period: req.period,
+        replaced_rows: 0,
+        raw_path: None,
+        quarantine_path: None,
+        ignored_columns,
+        user: req.user.clone(),
+        started_at: chrono::Utc::now().to_rfc3339(),
+        table_version: None,
+        already_ingested: false,
+    };
+
+    let mut staged = Staged::default();
+    let result = async {
+        // 1. The raw copy.
+        let raw = format!(
+            "raw/{}/{}/{}",
+            contract.name,
+            ingest_id,
+            sanitise(&base_name)
+        );
+        copy_to_lake(lake, &req.path, &raw).await?;
+        staged.lake_files.push(raw.clone());
+        summary.raw_path = Some(raw);
+
+        // 2. Validate and write, batch by batch.
+        let mut writer = TableWriter::new(&table, validator.schema(), &ingest_id);
+        let mut quarantine = QuarantineWriter::new(lake, &contract.name, &ingest_id);
+        progress.begin(
+            &format!("ingest {} into {}", base_name, contract.name),
+            bytes,
+        );
+        while let Some(InputBatch {
+            batch,
+            rows,
+            broken,
+            bytes_read,
+        }) = reader.next_batch()?
+        {
+            // Rows read are counted from the input, independently of the validator's verdicts,
+            // so that `rows_read == accepted + rejected` is a real check.
+            summary.rows_read += (batch.num_rows() + broken.len()) as u64;
+            let broken_rejections: Vec<Rejection> = broken
+                .into_iter()
+                .map(|b| Rejection {
+                    row: b.row,
+                    column: None,
+                    kind: "malformed row".into(),
+                    reason: b.reason.clone(),
+                    problems: b.reason,
+                    record: String::new(),
+                })
+                .collect();
+            let (accepted, mut rejected) = validator.validate(&batch, &rows)?;
+            rejected.extend(broken_rejections);
+            summary.accepted += accepted.num_rows() as u64;
+            summary.rejected += rejected.len() as u64;
+            for r in &rejected {
+                *summary.reasons.entry(r.kind.clone()).or_default() += 1;
+            }
+            rejected.sort_by_key(|r| r.row);
+            for r in rejected
+                .iter()
+                .take(EXAMPLES.saturating_sub(summary.examples.len()))
+            {
+                summary.examples.push(describe_rejection(r));
+            }
+            writer.write(&accepted).await?;
+            quarantine.write(&rejected, &base_name).await?;
+            progress.advance_to(bytes_read);
+        }
+        progress.end();
+        if summary.rows_read == 0 {
+            return Err(LakeError::file(
+                &file_name,
+                "the file has a header but no data rows",
+            ));
+        }
+        summary.examples.sort();
+        summary.quarantine_path = quarantine.finish(&mut staged).await?;
+
+        // 3. Period and replacement of the partner's earlier rows in it.
+        if summary.period.is_none() {
+            summary.period = validator
+                .date_range
+                .map(|(lo, hi)| Period::covering(date_of(lo), date_of(hi)));
+        }
+        let mut removes = Vec::new();
+        if let Some(period) = summary.period {
+            let (kept_rows, rm) =
+                replace_in_period(&table, &contract, &partner, period, &mut writer).await?;
+            summary.replaced_rows = kept_rows;
+            removes = rm;
+        }
+        let (adds, written) = writer.finish().await?;
+        staged.table_files = written;
+
+        fault_point("before-commit");
+        let predicate = summary.period.filter(|_| !removes.is_empty()).map(|p| {
+            format!(
+                "{PARTNER_COLUMN} = '{partner}' AND {} BETWEEN '{}' AND '{}'",
+                contract.date_column, p.from, p.to
+            )
+        });
+        let meta =
+            serde_json::to_value(&summary).map_err(|e| LakeError::Internal(e.to_string()))?;
+        let version =
+            store::commit(&mut table, &contract.name, adds, removes, meta, predicate).await?;
+        summary.table_version = Some(version);
+        Ok::<(), LakeError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        progress.end();
+        staged.discard(lake, &table).await;
+        return Err(e);
+    }
+    Ok(summary)
+}
+
+/// Files written by an ingest that are not yet referenced by a commit.
+#[derive(Default)]
+struct Staged {
+    lake_files: Vec<String>,
+    table_files: Vec<String>,
+}
+
+impl Staged {
+    /// Deletes them (best effort: unreferenced files are invisible to readers anyway).
+    async fn discard(self, lake: &Lake, table: &deltalake::DeltaTable) {
+        let store = lake.store();
+        for p in self.lake_files {
+            let _ = store.delete(&Path::from(p)).await;
+        }
+        let tstore = table.object_store();
+        for p in self.table_files {
+            let _ = tstore.delete(&Path::from(p)).await;
+        }
+    }
+}
+
+/// Test seam: with `MARMOT_FAULT=<point>` the process announces the point on stderr and waits
+/// there, so a test can kill it at the worst moment (files written, commit not yet made).
+fn fault_point(point: &str) {
+    if std::env::var("MARMOT_FAULT").is_ok_and(|v| v == point) {
+        eprintln!("marmot: fault point {point} reached; waiting");
+        std::thread::sleep(std::time::Duration::from_secs(600));
+    }
+}
+
+fn sanitise(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn describe_rejection(r: &Rejection) -> String {
+    match &r.column {
+        Some(c) => format!("row {}: column {c}: {}", r.row, r.reason),
+        None => format!("row {}: {}", r.row, r.reason),
+    }
+}
+
+/// Copies a local file into the lake byte-for-byte, streaming.
+async fn copy_to_lake(lake: &Lake, from: &FsPath, to: &str) -> Result<(), LakeError> {
+    let name = from.display().to_string();
+    let mut f = tokio::fs::File::open(from)
+        .await
+        .map_err(|e| LakeError::file(&name, format!("cannot open: {e}")))?;
+    let mut w = BufWriter::new(lake.store(), Path::from(to));
+    tokio::io::copy(&mut f, &mut w)
+        .await
+        .map_err(|e| LakeError::io(to, e))?;
+    w.shutdown().await.map_err(|e| LakeError::io(to, e))?;
+    Ok(())
+}
+
+/// Finds the partner's rows inside `period` in the current table, writes the other rows of the
+/// affected files back through `writer`, and returns (rows replaced, remove actions).
+async fn replace_in_period(
+    table: &deltalake::DeltaTable,
+    contract: &Contract,
+    partner: &str,
+    period: Period,
+    writer: &mut TableWriter,
+) -> Result<(u64, Vec<deltalake::kernel::Remove>), LakeError> {
+    let date_col = contract.date_column.as_str();
+    let (p0, p1) = (days(period.from), days(period.to));
+    let mut replaced = 0u64;
+    let mut removes = Vec::new();
+    for f in table_files(table, &contract.name)? {
+        if !may_hold(&f, partner, date_col, period) {
+            continue;
+        }
+        let batches = store::read_data_file(table, &f.path).await?;
+        let mut keep_batches = Vec::new();
+        let mut dropped = 0u64;
+        for b in &batches {
+            let schema = b.schema();
+            let pi = schema.index_of(PARTNER_COLUMN)?;
+            let di = schema.index_of(date_col)?;
+            let partners = b
+                .column(pi)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| LakeError::Internal("partner column".into()))?;
+            let dates = b
+                .column(di)
+                .as_any()
+                .downcast_ref::<Date32Array>()
+                .ok_or_else(|| LakeError::Internal("date column".into()))?;
+            let keep: BooleanArray = (0..b.num_rows())
+                .map(|i| {
+                    let hit = partners.value(i) == partner
+                        && dates.is_valid(i)
+                        && (p0..=p1).contains(&dates.value(i));
+                    Some(!hit)
+                })
+                .collect();
+            dropped += (b.num_rows() - keep.true_count()) as u64;
+            keep_batches.push(arrow::compute::filter_record_batch(b, &keep)?);
+        }
+        if dropped == 0 {
+            continue;
+        }
+        for k in &keep_batches {
+            writer.write(k).await?;
+        }
+        replaced += dropped;
+        removes.push(f.remove);
+    }
+    Ok((replaced, removes))
+}
+
+/// Whether a file may hold rows of `partner` within `period`, judged from its Delta stats.
+fn may_hold(f: &DataFile, partner: &str, date_col: &str, period: Period) -> bool {
+    let Some(stats) = &f.stats else { return true };
+    let get = |which: &str, col: &str| {
+        stats
+            .get(which)
+            .and_then(|m| m.get(col))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    if let (Some(lo), Some(hi)) = (
+        get("minValues", PARTNER_COLUMN),
+        get("maxValues", PARTNER_COLUMN),
+    ) {
+        if partner < lo.as_str() || partner > hi.as_str() {
+            return false;
+        }
+    }
+    if let (Some(lo), Some(hi)) = (get("minValues", date_col), get("maxValues", date_col)) {
+        let (from, to) = (period.from.to_string(), period.to.to_string());
+        if hi < from || lo > to {
+            return false;
+        }
+    }
+    true
+}
+
+/// Writes rejected rows to `quarantine/<dataset>/<ingest id>.parquet`, created on first use.
+struct QuarantineWriter<'a> {
+    lake: &'a Lake,
+    path: String,
+    writer: Option<AsyncArrowWriter<BufWriter>>,
+    ingest_id: String,
+}
+
+/// Schema of quarantine files.
+pub fn quarantine_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("ingest_id", DataType::Utf8, false),
+        Field::new("file", DataType::Utf8, false),
+        Field::new("row", DataType::Int64, false),
+        Field::new("column", DataType::Utf8, true),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("problems", DataType::Utf8, false),
+        Field::new("record", DataType::Utf8, false),
+    ]))
+}
+
+impl<'a> QuarantineWriter<'a> {
+    fn new(lake: &'a Lake, dataset: &str, ingest_id: &str) -> Self {
+        QuarantineWriter {
+            lake,
+            path: format!("quarantine/{dataset}/{ingest_id}.parquet"),
+            writer: None,
+            ingest_id: ingest_id.to_string(),
+        }
+    }
+
+    async fn write(&mut self, rejected: &[Rejection], file: &str) -> Result<(), LakeError> {
+        if rejected.is_empty() {
+            return Ok(());
+        }
+        if self.writer.is_none() {
+            self.writer = Some(AsyncArrowWriter::try_new(
+                BufWriter::new(self.lake.store(), Path::from(self.path.as_str())),
+                quarantine_schema(),
+                None,
+            )?);
+        }
+        let n = rejected.len();
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![self.ingest_id.as_str(); n])),
+            Arc::new(StringArray::from(vec![file; n])),
+            Arc::new(Int64Array::from_iter_values(
+                rejected.iter().map(|r| r.row as i64),
+            )),
+            Arc::new(StringArray::from_iter(
+                rejected.iter().map(|r| r.column.as_deref()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rejected.iter().map(|r| r.kind.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rejected.iter().map(|r| r.reason.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rejected.iter().map(|r| r.problems.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rejected.iter().map(|r| r.record.as_str()),
+            )),
+        ];
+        let batch = RecordBatch::try_new(quarantine_schema(), cols)?;
+        if let Some(w) = self.writer.as_mut() {
+            w.write(&batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(self, staged: &mut Staged) -> Result<Option<String>, LakeError> {
+        match self.writer {
+            None => Ok(None),
+            Some(mut w) => {
+                staged.lake_files.push(self.path.clone());
+                w.finish().await?;
+                Ok(Some(self.path))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_parse_and_cover_whole_months() {
+        let p = Period::parse("2020-04").expect("month");
+        assert_eq!(p.from.to_string(), "2020-04-01");
+        assert_eq!(p.to.to_string(), "2020-04-30");
+        let p = Period::parse("2019-11..2020-02").expect("range");
+        assert_eq!(
+            (p.from.to_string(), p.to.to_string()),
+            ("2019-11-01".into(), "2020-02-29".into())
+        );
+        assert!(Period::parse("2020-13").is_err());
+        assert!(Period::parse("2020-05..2020-04").is_err());
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+        let c = Period::covering(d("2020-12-05"), d("2020-12-31"));
+        assert_eq!((c.from, c.to), (d("2020-12-01"), d("2020-12-31")));
+    }
+}

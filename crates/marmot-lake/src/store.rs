@@ -1,0 +1,604 @@
+//! The lake root (an object_store URL) and its Delta tables.
+//!
+//! Layout under the root:
+//! ```text
+//! _marmot/lake.json                 manifest: place, LSOAs, format version (written last at init)
+//! _marmot/demo/planted_signals.json what the demo generator planted (demo lakes only)
+//! tables/<dataset>/                 curated Delta tables, one per contract
+//! reference/<name>/                 reference Delta tables (geography, imd2019, population, esp2013)
+//! raw/<dataset>/<ingest id>/<file>  partner files byte-for-byte, as received
+//! quarantine/<dataset>/<ingest id>.parquet  rejected rows with row, column and reason
+//! ```
+//! Everything goes through object_store and deltalake, so `s3://bucket/prefix` takes the same
+//! code path as a local directory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::Schema;
+use arrow::record_batch::RecordBatch;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
+use deltalake::kernel::{Action, Add, CommitInfo, Remove, StructType};
+use deltalake::protocol::{ColumnCountStat, ColumnValueStat, DeltaOperation, SaveMode, Stats};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::LakeError;
+
+/// Version of the lake layout written in the manifest.
+pub const LAKE_FORMAT: u32 = 1;
+/// Where the manifest lives, relative to the root.
+pub const MANIFEST_PATH: &str = "_marmot/lake.json";
+/// Key under which Marmot records its own metadata in each Delta commit.
+pub const COMMIT_KEY: &str = "marmot";
+
+/// The manifest: what place a lake covers. Written last when a lake is initialised, so a lake
+/// with a manifest is complete.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    /// Layout version.
+    pub format: u32,
+    /// Place id.
+    pub place_id: String,
+    /// Place name.
+    pub place_name: String,
+    /// The place's LSOA 2011 codes (the geography every row must fall in).
+    pub lsoas: Vec<String>,
+    /// When the lake was initialised (RFC 3339).
+    pub created_at: String,
+    /// Marmot version that initialised it.
+    pub created_by: String,
+}
+
+/// A lake: a root URL and the object store behind it.
+#[derive(Clone)]
+pub struct Lake {
+    url: Url,
+    store: Arc<dyn ObjectStore>,
+    options: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Lake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Lake({})", self.url)
+    }
+}
+
+impl Lake {
+    /// Opens a lake at a local directory (created if missing) or an object store URL
+    /// (`file:///...`, `s3://bucket/prefix`). Storage options (credentials, endpoint) for
+    /// remote stores come from `options` or the environment, never from the repository.
+    pub fn open(location: &str, options: HashMap<String, String>) -> Result<Lake, LakeError> {
+        let url = if location.contains("://") {
+            let mut u = Url::parse(location)
+                .map_err(|e| LakeError::Config(format!("lake URL '{location}': {e}")))?;
+            if !u.path().ends_with('/') {
+                u.set_path(&format!("{}/", u.path()));
+            }
+            u
+        } else {
+            let p = std::path::Path::new(location);
+            std::fs::create_dir_all(p).map_err(|e| LakeError::io(location, e))?;
+            let abs = p.canonicalize().map_err(|e| LakeError::io(location, e))?;
+            Url::from_directory_path(&abs)
+                .map_err(|_| LakeError::Config(format!("lake path '{location}' is not absolute")))?
+        };
+        let (store, prefix) = object_store::parse_url_opts(&url, options.iter())
+            .map_err(|e| LakeError::Config(format!("lake URL {url}: {e}")))?;
+        let store: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(store, prefix));
+        Ok(Lake {
+            url,
+            store,
+            options,
+        })
+    }
+
+    /// The root URL (with a trailing slash).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The object store rooted at the lake root.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    /// Storage options passed to object stores and Delta tables.
+    pub fn options(&self) -> &HashMap<String, String> {
+        &self.options
+    }
+
+    /// The manifest, or `None` when the lake has not been initialised.
+    pub async fn manifest(&self) -> Result<Option<Manifest>, LakeError> {
+        match self.store.get(&Path::from(MANIFEST_PATH)).await {
+            Ok(r) => {
+                let bytes = r.bytes().await?;
+                let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+                    LakeError::Lake(format!("{}{MANIFEST_PATH} is damaged: {e}", self.url))
+                })?;
+                Ok(Some(m))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The manifest, or a clear error saying how to create the lake.
+    pub async fn require_manifest(&self) -> Result<Manifest, LakeError> {
+        self.manifest().await?.ok_or_else(|| {
+            LakeError::Lake(format!(
+                "no Marmot lake at {} (run `marmot init` or `marmot demo generate` first)",
+                self.url
+            ))
+        })
+    }
+
+    /// Writes a small JSON document (atomically replaced).
+    pub async fn put_json<T: Serialize>(&self, path: &str, value: &T) -> Result<(), LakeError> {
+        let bytes =
+            serde_json::to_vec_pretty(value).map_err(|e| LakeError::Internal(e.to_string()))?;
+        self.store
+            .put(&Path::from(path), PutPayload::from(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// Reads a small JSON document, `None` when absent.
+    pub async fn get_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+    ) -> Result<Option<T>, LakeError> {
+        match self.store.get(&Path::from(path)).await {
+            Ok(r) => {
+                let bytes = r.bytes().await?;
+                Ok(Some(
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| LakeError::Lake(format!("{path}: {e}")))?,
+                ))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The URL of a table directory (`tables/admissions`, `reference/imd2019`).
+    pub fn table_url(&self, rel: &str) -> Result<Url, LakeError> {
+        self.url
+            .join(&format!("{}/", rel.trim_end_matches('/')))
+            .map_err(|e| LakeError::Internal(format!("table url {rel}: {e}")))
+    }
+
+    /// Loads a Delta table (latest, or at `version`); `None` when it does not exist.
+    pub async fn load_table(
+        &self,
+        rel: &str,
+        version: Option<u64>,
+    ) -> Result<Option<DeltaTable>, LakeError> {
+        let url = self.table_url(rel)?;
+        let mut b = DeltaTableBuilder::from_url(url)
+            .map_err(|e| LakeError::delta(rel, e))?
+            .with_storage_options(self.options.clone());
+        if let Some(v) = version {
+            b = b.with_version(v);
+        }
+        match b.load().await {
+            Ok(t) => Ok(Some(t)),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(LakeError::delta(rel, e)),
+        }
+    }
+
+    /// Loads a table, creating it empty with `schema` when it does not exist yet.
+    pub async fn open_or_create_table(
+        &self,
+        rel: &str,
+        name: &str,
+        schema: &Schema,
+    ) -> Result<DeltaTable, LakeError> {
+        if let Some(t) = self.load_table(rel, None).await? {
+            return Ok(t);
+        }
+        let delta_schema: StructType = schema
+            .try_into_kernel()
+            .map_err(|e| LakeError::delta(rel, e))?;
+        let url = self.table_url(rel)?;
+        let table = DeltaTable::try_from_url(url)
+            .await
+            .map_err(|e| LakeError::delta(rel, e))?;
+        table
+            .create()
+            .with_table_name(name)
+            .with_columns(delta_schema.fields().cloned())
+            .with_storage_options(self.options.clone())
+            // Keep the whole history: reports must be traceable to the data they used.
+            .with_configuration([("delta.enableExpiredLogCleanup", Some("false"))])
+            .with_save_mode(SaveMode::Ignore)
+            .await
+            .map_err(|e| LakeError::delta(rel, e))
+    }
+}
+
+/// Marmot's metadata of one commit, with its version and time.
+#[derive(Debug, Clone)]
+pub struct CommitRecord {
+    /// Table version the commit made.
+    pub version: u64,
+    /// Commit time, ms since the epoch.
+    pub timestamp: Option<i64>,
+    /// Delta operation name (WRITE, CREATE TABLE...).
+    pub operation: Option<String>,
+    /// Marmot's JSON recorded under [`COMMIT_KEY`], if any.
+    pub marmot: Option<serde_json::Value>,
+}
+
+/// Every commit of a table, newest first, read from the log files so versions are exact.
+pub async fn table_history(table: &DeltaTable, name: &str) -> Result<Vec<CommitRecord>, LakeError> {
+    use deltalake::logstore::get_actions;
+    let Some(latest) = table.version() else {
+        return Ok(Vec::new());
+    };
+    let store = table.log_store();
+    let mut out = Vec::new();
+    for v in (0..=latest).rev() {
+        let Some(bytes) = store
+            .read_commit_entry(v)
+            .await
+            .map_err(|e| LakeError::delta(name, e))?
+        else {
+            continue;
+        };
+        let actions = get_actions(v, &bytes).map_err(|e| LakeError::delta(name, e))?;
+        let ci: Option<CommitInfo> = actions.into_iter().find_map(|a| match a {
+            Action::CommitInfo(ci) => Some(ci),
+            _ => None,
+        });
+        let (timestamp, operation, marmot) = match ci {
+            Some(ci) => (
+                ci.timestamp,
+                ci.operation.clone(),
+                ci.info.get(COMMIT_KEY).cloned(),
+            ),
+            None => (None, None, None),
+        };
+        out.push(CommitRecord {
+            version: v,
+            timestamp,
+            operation,
+            marmot,
+        });
+    }
+    Ok(out)
+}
+
+/// One file of the current snapshot.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    /// Path relative to the table root.
+    pub path: String,
+    /// Rows, from the Delta stats.
+    pub rows: Option<usize>,
+    /// Parsed Delta stats JSON.
+    pub stats: Option<serde_json::Value>,
+    /// The remove action for this file, ready to commit.
+    pub remove: Remove,
+}
+
+/// The files of the table's current snapshot.
+pub fn table_files(table: &DeltaTable, name: &str) -> Result<Vec<DataFile>, LakeError> {
+    let snap = table.snapshot().map_err(|e| LakeError::delta(name, e))?;
+    Ok(snap
+        .log_data()
+        .iter()
+        .map(|f| DataFile {
+            path: f.path().to_string(),
+            rows: f.num_records(),
+            stats: f.stats().and_then(|s| serde_json::from_str(&s).ok()),
+            remove: f.remove_action(true),
+        })
+        .collect())
+}
+
+/// Total rows of the current snapshot (from the Delta stats).
+pub fn table_rows(table: &DeltaTable, name: &str) -> Result<u64, LakeError> {
+    Ok(table_files(table, name)?
+        .iter()
+        .map(|f| f.rows.unwrap_or(0) as u64)
+        .sum())
+}
+
+/// Commits adds and removes with Marmot's metadata as ONE Delta commit: readers see all of it
+/// or none. Fails (rather than retrying blindly) when another writer committed in between.
+pub async fn commit(
+    table: &mut DeltaTable,
+    name: &str,
+    adds: Vec<Add>,
+    removes: Vec<Remove>,
+    marmot: serde_json::Value,
+    predicate: Option<String>,
+) -> Result<u64, LakeError> {
+    let snap = table.snapshot().map_err(|e| LakeError::delta(name, e))?;
+    let mode = if removes.is_empty() {
+        SaveMode::Append
+    } else {
+        SaveMode::Overwrite
+    };
+    let mut actions: Vec<Action> = adds.into_iter().map(Action::from).collect();
+    actions.extend(removes.into_iter().map(Action::Remove));
+    let op = DeltaOperation::Write {
+        mode,
+        partition_by: None,
+        predicate,
+    };
+    let meta = HashMap::from([(COMMIT_KEY.to_string(), marmot)]);
+    let done = CommitBuilder::from(CommitProperties::default().with_metadata(meta))
+        .with_actions(actions)
+        .with_max_retries(0)
+        .build(Some(snap as &dyn TableReference), table.log_store(), op)
+        .await
+        .map_err(|e| LakeError::delta(name, e))?;
+    let v = done.version();
+    table.state = Some(done.snapshot);
+    Ok(v)
+}
+
+/// Writes batches into Parquet data files in a table's directory, rolling to a new file every
+/// `rows_per_file` rows, and returns Delta `Add` actions with statistics. Nothing is visible
+/// until the adds are committed; [`TableWriter::abort`] deletes what was written.
+pub struct TableWriter {
+    store: Arc<dyn ObjectStore>,
+    schema: arrow::datatypes::SchemaRef,
+    prefix: String,
+    rows_per_file: usize,
+    current: Option<OpenFile>,
+    adds: Vec<Add>,
+    written: Vec<String>,
+    seq: usize,
+}
+
+struct OpenFile {
+    writer: AsyncArrowWriter<BufWriter>,
+    path: String,
+    rows: usize,
+    stats: StatsAcc,
+}
+
+impl TableWriter {
+    /// A writer into `table`'s directory; file names start with `prefix` (e.g. the ingest id).
+    pub fn new(
+        table: &DeltaTable,
+        schema: arrow::datatypes::SchemaRef,
+        prefix: &str,
+    ) -> TableWriter {
+        TableWriter {
+            store: table.object_store(),
+            schema,
+            prefix: prefix.to_string(),
+            rows_per_file: 4_000_000,
+            current: None,
+            adds: Vec::new(),
+            written: Vec::new(),
+            seq: 0,
+        }
+    }
+
+    /// Rows per data file (default 4 million).
+    pub fn with_rows_per_file(mut self, n: usize) -> Self {
+        self.rows_per_file = n.max(1);
+        self
+    }
+
+    /// Appends a batch.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), LakeError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if self.current.is_none() {
+            let path = format!("part-{}-{:05}.zstd.parquet", self.prefix, self.seq);
+            self.seq += 1;
+            let writer = AsyncArrowWriter::try_new(
+                BufWriter::new(self.store.clone(), Path::from(path.as_str())),
+                self.schema.clone(),
+                Some(writer_properties()),
+            )?;
+            self.written.push(path.clone());
+            self.current = Some(OpenFile {
+                writer,
+                path,
+                rows: 0,
+                stats: StatsAcc::new(&self.schema),
+            });
+        }
+        let f = self
+            .current
+            .as_mut()
+            .ok_or_else(|| LakeError::Internal("no open file".into()))?;
+        f.writer.write(batch).await?;
+        f.stats.update(batch);
+        f.rows += batch.num_rows();
+        if f.rows >= self.rows_per_file {
+            self.close_current().await?;
+        }
+        Ok(())
+    }
+
+    async fn close_current(&mut self) -> Result<(), LakeError> {
+        if let Some(mut f) = self.current.take() {
+            f.writer.finish().await?;
+            let size = f.writer.bytes_written() as i64;
+            self.adds.push(Add {
+                path: f.path,
+                size,
+                modification_time: chrono::Utc::now().timestamp_millis(),
+                data_change: true,
+                stats: Some(f.stats.to_json(f.rows)),
+                ..Default::default()
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes the last file and returns the adds (not yet committed).
+    pub async fn finish(mut self) -> Result<(Vec<Add>, Vec<String>), LakeError> {
+        self.close_current().await?;
+        Ok((self.adds, self.written))
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.adds
+            .iter()
+            .filter_map(|a| a.stats.as_ref())
+            .filter_map(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+            .filter_map(|v| v.get("numRecords").and_then(|n| n.as_u64()))
+            .sum::<u64>()
+            + self.current.as_ref().map(|f| f.rows as u64).unwrap_or(0)
+    }
+
+    /// Deletes every file written (best effort; unreferenced files are invisible anyway).
+    pub async fn abort(self) {
+        for p in &self.written {
+            let _ = self.store.delete(&Path::from(p.as_str())).await;
+        }
+    }
+}
+
+/// Parquet settings for lake files: zstd, page-level statistics (column and offset indexes) for
+/// pruning, row groups of 256k rows.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(256 * 1024))
+        .build()
+}
+
+/// Per-column min, max and null count over the batches of one file, in the Delta stats format.
+struct StatsAcc {
+    names: Vec<String>,
+    mins: Vec<Option<Val>>,
+    maxs: Vec<Option<Val>>,
+    nulls: Vec<i64>,
+}
+
+#[derive(Clone, PartialEq, PartialOrd)]
+enum Val {
+    I(i64),
+    F(f64),
+    S(String),
+    B(bool),
+    D(i32),
+}
+
+impl StatsAcc {
+    fn new(schema: &Schema) -> StatsAcc {
+        let n = schema.fields().len();
+        StatsAcc {
+            names: schema.fields().iter().map(|f| f.name().clone()).collect(),
+            mins: vec![None; n],
+            maxs: vec![None; n],
+            nulls: vec![0; n],
+        }
+    }
+
+    fn update(&mut self, batch: &RecordBatch) {
+        use arrow::array::AsArray;
+        use arrow::compute::{max, max_boolean, max_string, min, min_boolean, min_string};
+        use arrow::datatypes::{DataType as A, Date32Type, Float64Type, Int32Type, Int64Type};
+        for (i, c) in batch.columns().iter().enumerate() {
+            self.nulls[i] += c.null_count() as i64;
+            let mm: Option<(Val, Val)> = match c.data_type() {
+                A::Int32 => {
+                    let p = c.as_primitive::<Int32Type>();
+                    min(p)
+                        .zip(max(p))
+                        .map(|(a, b)| (Val::I(a.into()), Val::I(b.into())))
+                }
+                A::Int64 => {
+                    let p = c.as_primitive::<Int64Type>();
+                    min(p).zip(max(p)).map(|(a, b)| (Val::I(a), Val::I(b)))
+                }
+                A::Float64 => {
+                    let p = c.as_primitive::<Float64Type>();
+                    min(p)
+                        .zip(max(p))
+                        .filter(|(a, b)| !a.is_nan() && !b.is_nan())
+                        .map(|(a, b)| (Val::F(a), Val::F(b)))
+                }
+                A::Date32 => {
+                    let p = c.as_primitive::<Date32Type>();
+                    min(p).zip(max(p)).map(|(a, b)| (Val::D(a), Val::D(b)))
+                }
+                A::Boolean => {
+                    let p = c.as_boolean();
+                    min_boolean(p)
+                        .zip(max_boolean(p))
+                        .map(|(a, b)| (Val::B(a), Val::B(b)))
+                }
+                A::Utf8 => {
+                    let p = c.as_string::<i32>();
+                    min_string(p)
+                        .zip(max_string(p))
+                        .map(|(a, b)| (Val::S(a.to_string()), Val::S(b.to_string())))
+                }
+                _ => None,
+            };
+            if let Some((lo, hi)) = mm {
+                if self.mins[i].as_ref().is_none_or(|m| lo < *m) {
+                    self.mins[i] = Some(lo);
+                }
+                if self.maxs[i].as_ref().is_none_or(|m| hi > *m) {
+                    self.maxs[i] = Some(hi);
+                }
+            }
+        }
+    }
+
+    fn to_json(&self, rows: usize) -> String {
+        let js = |v: &Val| match v {
+            Val::I(i) => serde_json::json!(i),
+            Val::F(f) => serde_json::json!(f),
+            Val::S(s) => serde_json::json!(s),
+            Val::B(b) => serde_json::json!(b),
+            Val::D(d) => {
+                serde_json::json!(crate::validate::date_of(*d).format("%Y-%m-%d").to_string())
+            }
+        };
+        let mut s = Stats {
+            num_records: rows as i64,
+            ..Default::default()
+        };
+        for (i, name) in self.names.iter().enumerate() {
+            s.null_count
+                .insert(name.clone(), ColumnCountStat::Value(self.nulls[i]));
+            if let (Some(lo), Some(hi)) = (&self.mins[i], &self.maxs[i]) {
+                s.min_values
+                    .insert(name.clone(), ColumnValueStat::Value(js(lo)));
+                s.max_values
+                    .insert(name.clone(), ColumnValueStat::Value(js(hi)));
+            }
+        }
+        serde_json::to_string(&s).unwrap_or_else(|_| format!("{{\"numRecords\":{rows}}}"))
+    }
+}
+
+/// Reads every row of one data file of a table (used to rewrite files on resubmission).
+pub async fn read_data_file(table: &DeltaTable, path: &str) -> Result<Vec<RecordBatch>, LakeError> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let bytes = table
+        .object_store()
+        .get(&Path::from(path))
+        .await?
+        .bytes()
+        .await?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}

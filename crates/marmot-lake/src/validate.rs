@@ -1,0 +1,727 @@
+//! Row validation against a dataset contract. Pure: no IO.
+//!
+//! Input is any Arrow batch as read from a partner file (CSV gives text columns, Parquet typed
+//! ones). [`Validator::validate`] casts each contract column to its stored type, checks every
+//! rule, replaces identifiers by pseudonyms and splits the batch into accepted rows (in the
+//! curated schema) and [`Rejection`]s that say which row, which column and why.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Array, Float64Array, Int32Array,
+    Int64Array, StringArray, StringBuilder,
+};
+use arrow::compute::{CastOptions, can_cast_types, cast_with_options, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use chrono::{Datelike, NaiveDate};
+use marmot_model::{ColumnSpec, ColumnType, Contract, ValueFormat};
+
+use crate::{LakeError, Pseudonymiser};
+
+/// Name of the column recording which partner sent a row.
+pub const PARTNER_COLUMN: &str = "_partner";
+/// Name of the column recording which ingest committed a row.
+pub const INGEST_COLUMN: &str = "_ingest_id";
+
+/// The Arrow type a contract column is stored as.
+pub fn arrow_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Utf8 => DataType::Utf8,
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Int32 => DataType::Int32,
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Boolean => DataType::Boolean,
+        ColumnType::Float64 => DataType::Float64,
+    }
+}
+
+/// The curated table schema for a contract: its columns in order, then `_partner`, `_ingest_id`.
+pub fn curated_schema(contract: &Contract) -> SchemaRef {
+    let mut fields: Vec<Field> = contract
+        .columns
+        .iter()
+        .map(|c| Field::new(&c.name, arrow_type(c.ty), !c.required))
+        .collect();
+    fields.push(Field::new(PARTNER_COLUMN, DataType::Utf8, false));
+    fields.push(Field::new(INGEST_COLUMN, DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// A rejected input row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// 1-based data row in the file (row 1 is the first row after the header).
+    pub row: u64,
+    /// The first column at fault, if the problem is in one column.
+    pub column: Option<String>,
+    /// Category of the first problem, stable for counting (e.g. "unknown LSOA").
+    pub kind: String,
+    /// The first problem in words, naming the value.
+    pub reason: String,
+    /// Every problem of the row, `column: reason` joined by "; ".
+    pub problems: String,
+    /// The row's values as JSON (contract columns only; identifiers already pseudonymised).
+    pub record: String,
+}
+
+/// Where each contract column is found in the input.
+#[derive(Debug, Clone)]
+pub struct ColumnMap {
+    /// For each contract column, the index of the input column (None when absent and optional).
+    sources: Vec<Option<usize>>,
+    /// Input columns that are not in the contract (ignored, never stored).
+    pub ignored: Vec<String>,
+}
+
+impl ColumnMap {
+    /// Matches input columns to the contract by name (case-insensitive, trimmed). A missing
+    /// required column, or a typed column that cannot be cast, is a whole-file error.
+    pub fn resolve(
+        contract: &Contract,
+        input: &Schema,
+        file: &str,
+    ) -> Result<ColumnMap, LakeError> {
+        let norm = |s: &str| s.trim().trim_start_matches('\u{feff}').to_ascii_lowercase();
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        for (i, f) in input.fields().iter().enumerate() {
+            if by_name.insert(norm(f.name()), i).is_some() {
+                return Err(LakeError::File {
+                    file: file.to_string(),
+                    message: format!("column '{}' appears twice in the header", f.name().trim()),
+                });
+            }
+        }
+        let mut sources = Vec::with_capacity(contract.columns.len());
+        let mut missing = Vec::new();
+        for c in &contract.columns {
+            let idx = by_name.get(&c.name.to_ascii_lowercase()).copied();
+            if idx.is_none() && c.required {
+                missing.push(c.name.clone());
+            }
+            if let Some(i) = idx {
+                let from = input.field(i).data_type();
+                if !is_text(from) && !can_cast_types(from, &arrow_type(c.ty)) {
+                    return Err(LakeError::File {
+                        file: file.to_string(),
+                        message: format!(
+                            "column '{}' has type {from}, which cannot be read as {}",
+                            c.name,
+                            c.ty.describe()
+                        ),
+                    });
+                }
+            }
+            sources.push(idx);
+        }
+        if !missing.is_empty() {
+            return Err(LakeError::File {
+                file: file.to_string(),
+                message: format!(
+                    "missing required column{} {} (the header has: {})",
+                    if missing.len() > 1 { "s" } else { "" },
+                    missing.join(", "),
+                    input
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().trim().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        let known: HashSet<String> = contract
+            .columns
+            .iter()
+            .map(|c| c.name.to_ascii_lowercase())
+            .collect();
+        let ignored = input
+            .fields()
+            .iter()
+            .map(|f| f.name().trim().to_string())
+            .filter(|n| !known.contains(&n.to_ascii_lowercase()))
+            .collect();
+        Ok(ColumnMap { sources, ignored })
+    }
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+/// Validates batches of one file against one contract.
+pub struct Validator<'a> {
+    contract: &'a Contract,
+    map: ColumnMap,
+    lsoas: &'a HashSet<String>,
+    place_name: &'a str,
+    pseudonymiser: &'a Pseudonymiser,
+    today: NaiveDate,
+    period: Option<(NaiveDate, NaiveDate)>,
+    partner: String,
+    ingest_id: String,
+    schema: SchemaRef,
+    /// Per unique column: pseudonym -> first row seen. `None` turns the check off.
+    seen: Option<HashMap<usize, HashMap<u128, u64>>>,
+    /// Smallest and largest accepted date (days since epoch) so far.
+    pub date_range: Option<(i32, i32)>,
+}
+
+/// A problem found in one cell.
+struct Problem {
+    column: usize,
+    kind: &'static str,
+    reason: String,
+}
+
+impl<'a> Validator<'a> {
+    /// A validator for one file. `lsoas` are the place's LSOA codes; `period`, when given,
+    /// is the declared submission period (inclusive dates) that every row's date must fall in.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        contract: &'a Contract,
+        map: ColumnMap,
+        lsoas: &'a HashSet<String>,
+        place_name: &'a str,
+        pseudonymiser: &'a Pseudonymiser,
+        today: NaiveDate,
+        period: Option<(NaiveDate, NaiveDate)>,
+        partner: &str,
+        ingest_id: &str,
+    ) -> Validator<'a> {
+        Validator {
+            contract,
+            map,
+            lsoas,
+            place_name,
+            pseudonymiser,
+            today,
+            period,
+            partner: partner.to_string(),
+            ingest_id: ingest_id.to_string(),
+            schema: curated_schema(contract),
+            seen: Some(HashMap::new()),
+            date_range: None,
+        }
+    }
+
+    /// Turns off the duplicate check (for generated data whose identifiers are unique by
+    /// construction, where remembering every identifier would make memory grow with size).
+    pub fn without_duplicate_check(mut self) -> Self {
+        self.seen = None;
+        self
+    }
+
+    /// The curated schema of accepted rows.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Validates one batch whose row `i` is data row `rows[i]` of the file.
+    pub fn validate(
+        &mut self,
+        input: &RecordBatch,
+        rows: &[u64],
+    ) -> Result<(RecordBatch, Vec<Rejection>), LakeError> {
+        let n = input.num_rows();
+        if rows.len() != n {
+            return Err(LakeError::Internal(format!(
+                "{} row numbers for {n} rows",
+                rows.len()
+            )));
+        }
+        let mut problems: Vec<Vec<Problem>> = Vec::new();
+        let add = |row: usize, p: Problem, problems: &mut Vec<Vec<Problem>>| {
+            if problems.is_empty() {
+                problems.resize_with(n, Vec::new);
+            }
+            problems[row].push(p);
+        };
+        // Raw text of each contract column, for messages and quarantine records.
+        let mut raw: Vec<Option<StringArray>> = Vec::with_capacity(self.contract.columns.len());
+        let mut typed: Vec<ArrayRef> = Vec::with_capacity(self.contract.columns.len() + 2);
+        let cast_opts = CastOptions {
+            safe: true,
+            ..Default::default()
+        };
+        for (ci, col) in self.contract.columns.iter().enumerate() {
+            let target = arrow_type(col.ty);
+            let Some(src_idx) = self.map.sources[ci] else {
+                raw.push(None);
+                typed.push(arrow::array::new_null_array(&target, n));
+                continue;
+            };
+            let src = input.column(src_idx);
+            let text = as_clean_text(src)?;
+            let cast_from: ArrayRef = match &text {
+                Some(t) => Arc::new(t.clone()),
+                None => src.clone(),
+            };
+            let mut out = cast_with_options(&cast_from, &target, &cast_opts)?;
+            // Values present in the input but lost by the cast could not be read as the type.
+            for i in 0..n {
+                if cast_from.is_valid(i) && out.is_null(i) {
+                    let shown = shown_value(text.as_ref(), src, i);
+                    add(
+                        i,
+                        Problem {
+                            column: ci,
+                            kind: "wrong type",
+                            reason: format!("'{shown}' is not {}", type_words(col.ty)),
+                        },
+                        &mut problems,
+                    );
+                } else if cast_from.is_null(i) && col.required {
+                    add(
+                        i,
+                        Problem {
+                            column: ci,
+                            kind: "missing value",
+                            reason: "a value is required".into(),
+                        },
+                        &mut problems,
+                    );
+                }
+            }
+            out = self.check_column(ci, col, out, &mut |i, p| add(i, p, &mut problems))?;
+            raw.push(Some(match text {
+                Some(t) => t,
+                None => text_of(&cast_from)?,
+            }));
+            typed.push(out);
+        }
+        self.check_rows(&typed, &mut |i, p| add(i, p, &mut problems));
+
+        let keep: BooleanArray = if problems.is_empty() {
+            BooleanArray::from(vec![true; n])
+        } else {
+            problems.iter().map(|p| Some(p.is_empty())).collect()
+        };
+        // Remember unique identifiers of accepted rows only, in row order, so a duplicate is the
+        // second occurrence and the first one stays accepted.
+        let mut dup_rejects: Vec<(usize, Problem)> = Vec::new();
+        if let Some(seen) = self.seen.as_mut() {
+            for (ci, col) in self.contract.columns.iter().enumerate() {
+                if !col.unique {
+                    continue;
+                }
+                let Some(raw_col) = raw[ci].as_ref() else {
+                    continue;
+                };
+                let map = seen.entry(ci).or_default();
+                for i in 0..n {
+                    if !keep.value(i) || raw_col.is_null(i) {
+                        continue;
+                    }
+                    let d = self.pseudonymiser.digest(raw_col.value(i));
+                    let row = rows[i];
+                    if let Some(first) = map.get(&d) {
+                        dup_rejects.push((
+                            i,
+                            Problem {
+                                column: ci,
+                                kind: "duplicate identifier",
+                                reason: format!(
+                                    "duplicate {} within the file (first at row {first})",
+                                    col.name
+                                ),
+                            },
+                        ));
+                    } else {
+                        map.insert(d, row);
+                    }
+                }
+            }
+        }
+        for (i, p) in dup_rejects {
+            add(i, p, &mut problems);
+        }
+        let keep: BooleanArray = if problems.is_empty() {
+            keep
+        } else {
+            problems.iter().map(|p| Some(p.is_empty())).collect()
+        };
+
+        // Pseudonymise identifiers (after validation, which needs the clear text for messages
+        // about other problems only; identifier values are never put in a message).
+        for (ci, col) in self.contract.columns.iter().enumerate() {
+            if col.identifier {
+                typed[ci] = Arc::new(self.pseudonymise(&typed[ci]));
+            }
+        }
+        let accepted_rows = keep.true_count();
+        typed.push(Arc::new(StringArray::from(vec![self.partner.as_str(); n])));
+        typed.push(Arc::new(StringArray::from(vec![
+            self.ingest_id.as_str();
+            n
+        ])));
+        let full = RecordBatch::try_new(self.schema.clone(), typed)?;
+        let accepted = if accepted_rows == n {
+            full
+        } else {
+            filter_record_batch(&full, &keep)?
+        };
+        if let Some(dc) = self
+            .contract
+            .columns
+            .iter()
+            .position(|c| c.name == self.contract.date_column)
+        {
+            let dates = accepted.column(dc).as_any().downcast_ref::<Date32Array>();
+            if let Some(d) = dates {
+                for v in d.iter().flatten() {
+                    self.date_range = Some(match self.date_range {
+                        None => (v, v),
+                        Some((lo, hi)) => (lo.min(v), hi.max(v)),
+                    });
+                }
+            }
+        }
+
+        let mut rejections = Vec::new();
+        for (i, ps) in problems.iter().enumerate() {
+            if ps.is_empty() {
+                continue;
+            }
+            let first = &ps[0];
+            let name = |p: &Problem| self.contract.columns[p.column].name.clone();
+            rejections.push(Rejection {
+                row: rows[i],
+                column: Some(name(first)),
+                kind: first.kind.to_string(),
+                reason: first.reason.clone(),
+                problems: ps
+                    .iter()
+                    .map(|p| format!("{}: {}", name(p), p.reason))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                record: self.record_json(&raw, i),
+            });
+        }
+        Ok((accepted, rejections))
+    }
+
+    /// Checks one typed column; returns it, with allowed values canonicalised.
+    fn check_column(
+        &self,
+        ci: usize,
+        col: &ColumnSpec,
+        out: ArrayRef,
+        add: &mut dyn FnMut(usize, Problem),
+    ) -> Result<ArrayRef, LakeError> {
+        let n = out.len();
+        match col.ty {
+            ColumnType::Utf8 => {
+                let s = out
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| LakeError::Internal("utf8 cast".into()))?;
+                if let Some(allowed) = &col.allowed {
+                    let lower: Vec<String> =
+                        allowed.iter().map(|a| a.to_ascii_lowercase()).collect();
+                    let mut b = StringBuilder::with_capacity(n, n * 8);
+                    for i in 0..n {
+                        if s.is_null(i) {
+                            b.append_null();
+                            continue;
+                        }
+                        let v = s.value(i);
+                        match lower.iter().position(|a| a.eq_ignore_ascii_case(v)) {
+                            Some(k) => b.append_value(&allowed[k]),
+                            None => {
+                                add(
+                                    i,
+                                    Problem {
+                                        column: ci,
+                                        kind: "value not allowed",
+                                        reason: format!(
+                                            "'{}' is not one of: {}",
+                                            clip(v),
+                                            allowed.join(", ")
+                                        ),
+                                    },
+                                );
+                                b.append_null();
+                            }
+                        }
+                    }
+                    return Ok(Arc::new(b.finish()));
+                }
+                if let Some(fmt) = col.format {
+                    for i in 0..n {
+                        if s.is_null(i) {
+                            continue;
+                        }
+                        let v = s.value(i);
+                        if !fmt.check(v) {
+                            add(
+                                i,
+                                Problem {
+                                    column: ci,
+                                    kind: "bad format",
+                                    reason: format!("'{}' is not {}", clip(v), fmt.describe()),
+                                },
+                            );
+                        } else if fmt == ValueFormat::Lsoa11 && !self.lsoas.contains(v) {
+                            add(
+                                i,
+                                Problem {
+                                    column: ci,
+                                    kind: "unknown LSOA",
+                                    reason: format!(
+                                        "LSOA {v} is not in the reference geography of {}",
+                                        self.place_name
+                                    ),
+                                },
+                            );
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            ColumnType::Date => {
+                let d = out
+                    .as_any()
+                    .downcast_ref::<Date32Array>()
+                    .ok_or_else(|| LakeError::Internal("date cast".into()))?;
+                let lo = col
+                    .min
+                    .as_ref()
+                    .and_then(|b| b.as_date(self.today))
+                    .map(days);
+                let hi = col
+                    .max
+                    .as_ref()
+                    .and_then(|b| b.as_date(self.today))
+                    .map(days);
+                let is_period_col = col.name == self.contract.date_column;
+                for i in 0..n {
+                    if d.is_null(i) {
+                        continue;
+                    }
+                    let v = d.value(i);
+                    if let Some(lo) = lo.filter(|lo| v < *lo) {
+                        add(
+                            i,
+                            Problem {
+                                column: ci,
+                                kind: "date out of range",
+                                reason: format!("{} is before {}", date_str(v), date_str(lo)),
+                            },
+                        );
+                    } else if let Some(hi) = hi.filter(|hi| v > *hi) {
+                        let why = if hi == days(self.today) {
+                            "is in the future".to_string()
+                        } else {
+                            format!("is after {}", date_str(hi))
+                        };
+                        add(
+                            i,
+                            Problem {
+                                column: ci,
+                                kind: "date out of range",
+                                reason: format!("{} {why}", date_str(v)),
+                            },
+                        );
+                    } else if let (true, Some((p0, p1))) = (is_period_col, self.period) {
+                        if v < days(p0) || v > days(p1) {
+                            add(
+                                i,
+                                Problem {
+                                    column: ci,
+                                    kind: "outside submission period",
+                                    reason: format!(
+                                        "{} is outside the declared submission period {p0} to {p1}",
+                                        date_str(v)
+                                    ),
+                                },
+                            );
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            ColumnType::Int32 | ColumnType::Int64 | ColumnType::Float64 => {
+                let vals: Vec<Option<f64>> = match col.ty {
+                    ColumnType::Int32 => out
+                        .as_any()
+                        .downcast_ref::<Int32Array>()
+                        .map(|a| a.iter().map(|v| v.map(f64::from)).collect()),
+                    ColumnType::Int64 => out
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .map(|a| a.iter().map(|v| v.map(|x| x as f64)).collect()),
+                    _ => out
+                        .as_any()
+                        .downcast_ref::<Float64Array>()
+                        .map(|a| a.iter().collect()),
+                }
+                .ok_or_else(|| LakeError::Internal("numeric cast".into()))?;
+                let lo = col.min.as_ref().and_then(|b| b.as_f64());
+                let hi = col.max.as_ref().and_then(|b| b.as_f64());
+                for (i, v) in vals.iter().enumerate() {
+                    let Some(v) = v else { continue };
+                    if let Some(lo) = lo.filter(|lo| v < lo) {
+                        let kind = if *v < 0.0 {
+                            "negative value"
+                        } else {
+                            "value out of range"
+                        };
+                        add(
+                            i,
+                            Problem {
+                                column: ci,
+                                kind,
+                                reason: format!("{v} is below the minimum {lo}"),
+                            },
+                        );
+                    } else if let Some(hi) = hi.filter(|hi| v > hi) {
+                        add(
+                            i,
+                            Problem {
+                                column: ci,
+                                kind: "value out of range",
+                                reason: format!("{v} is above the maximum {hi}"),
+                            },
+                        );
+                    }
+                }
+                Ok(out)
+            }
+            ColumnType::Boolean => Ok(out),
+        }
+    }
+
+    /// Rules across columns of a row (`not_before`).
+    fn check_rows(&self, typed: &[ArrayRef], add: &mut dyn FnMut(usize, Problem)) {
+        for (ci, col) in self.contract.columns.iter().enumerate() {
+            let Some(other) = &col.not_before else {
+                continue;
+            };
+            let Some(oi) = self.contract.columns.iter().position(|c| &c.name == other) else {
+                continue;
+            };
+            let (Some(a), Some(b)) = (
+                typed[ci].as_any().downcast_ref::<Date32Array>(),
+                typed[oi].as_any().downcast_ref::<Date32Array>(),
+            ) else {
+                continue;
+            };
+            for i in 0..a.len() {
+                if a.is_valid(i) && b.is_valid(i) && a.value(i) < b.value(i) {
+                    add(
+                        i,
+                        Problem {
+                            column: ci,
+                            kind: "dates out of order",
+                            reason: format!(
+                                "{} {} is before {} {}",
+                                col.name,
+                                date_str(a.value(i)),
+                                other,
+                                date_str(b.value(i))
+                            ),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn pseudonymise(&self, a: &ArrayRef) -> StringArray {
+        let Some(s) = a.as_any().downcast_ref::<StringArray>() else {
+            return StringArray::new_null(a.len());
+        };
+        s.iter()
+            .map(|v| v.map(|v| self.pseudonymiser.pseudonym(v)))
+            .collect()
+    }
+
+    fn record_json(&self, raw: &[Option<StringArray>], i: usize) -> String {
+        let mut m = serde_json::Map::new();
+        for (ci, col) in self.contract.columns.iter().enumerate() {
+            let v = raw[ci]
+                .as_ref()
+                .filter(|a| a.is_valid(i))
+                .map(|a| a.value(i));
+            let v = match v {
+                None => serde_json::Value::Null,
+                Some(v) if col.identifier => self.pseudonymiser.pseudonym(v).into(),
+                Some(v) => v.into(),
+            };
+            m.insert(col.name.clone(), v);
+        }
+        serde_json::Value::Object(m).to_string()
+    }
+}
+
+/// Text columns trimmed, with empty strings as missing. `None` for non-text columns.
+fn as_clean_text(a: &ArrayRef) -> Result<Option<StringArray>, LakeError> {
+    if !is_text(a.data_type()) {
+        return Ok(None);
+    }
+    let s = cast_with_options(a, &DataType::Utf8, &CastOptions::default())?;
+    let s = s
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| LakeError::Internal("utf8".into()))?;
+    Ok(Some(
+        s.iter()
+            .map(|v| v.map(str::trim).filter(|v| !v.is_empty()))
+            .collect(),
+    ))
+}
+
+fn text_of(a: &ArrayRef) -> Result<StringArray, LakeError> {
+    let s = cast_with_options(a, &DataType::Utf8, &CastOptions::default())?;
+    Ok(s.as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .unwrap_or_else(|| StringArray::new_null(a.len())))
+}
+
+fn shown_value(text: Option<&StringArray>, src: &ArrayRef, i: usize) -> String {
+    match text {
+        Some(t) => clip(t.value(i)).to_string(),
+        None => arrow::util::display::array_value_to_string(src, i).unwrap_or_else(|_| "?".into()),
+    }
+}
+
+fn clip(s: &str) -> &str {
+    match s.char_indices().nth(60) {
+        Some((k, _)) => &s[..k],
+        None => s,
+    }
+}
+
+fn type_words(t: ColumnType) -> &'static str {
+    match t {
+        ColumnType::Utf8 => "text",
+        ColumnType::Date => "a date (YYYY-MM-DD)",
+        ColumnType::Int32 | ColumnType::Int64 => "a whole number",
+        ColumnType::Boolean => "true or false",
+        ColumnType::Float64 => "a number",
+    }
+}
+
+/// Days since 1970-01-01 (Arrow Date32).
+pub fn days(d: NaiveDate) -> i32 {
+    d.num_days_from_ce() - 719_163
+}
+
+/// The date of an Arrow Date32 value.
+pub fn date_of(days_since_epoch: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(days_since_epoch + 719_163).unwrap_or(NaiveDate::MIN)
+}
+
+fn date_str(v: i32) -> String {
+    date_of(v).to_string()
+}
+
+/// A boolean builder helper used by callers that assemble masks.
+pub fn all_true(n: usize) -> BooleanArray {
+    let mut b = BooleanBuilder::with_capacity(n);
+    b.append_n(n, true);
+    b.finish()
+}

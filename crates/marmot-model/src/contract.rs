@@ -1,0 +1,540 @@
+//! Dataset contracts: what a partner must send, column by column.
+//!
+//! A contract is a TOML document (`data/contracts/<dataset>.toml`). The lake's ingest validates
+//! every row against it; [`describe_markdown`] renders it for partners; [`Contract::template_rows`]
+//! makes a valid example file.
+
+use std::collections::HashSet;
+
+use chrono::{Datelike, NaiveDate};
+use serde::Deserialize;
+
+use crate::ModelError;
+
+/// The type a column is stored as (and cast to on ingest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// UTF-8 text.
+    Utf8,
+    /// Calendar date, written `YYYY-MM-DD`.
+    Date,
+    /// 32-bit integer.
+    Int32,
+    /// 64-bit integer.
+    Int64,
+    /// true/false (also accepted: yes/no, 1/0).
+    Boolean,
+    /// 64-bit float.
+    Float64,
+}
+
+impl ColumnType {
+    /// The name shown to partners, with the Arrow type it is stored as.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ColumnType::Utf8 => "text (Arrow Utf8)",
+            ColumnType::Date => "date YYYY-MM-DD (Arrow Date32)",
+            ColumnType::Int32 => "whole number (Arrow Int32)",
+            ColumnType::Int64 => "whole number (Arrow Int64)",
+            ColumnType::Boolean => "true/false (Arrow Boolean)",
+            ColumnType::Float64 => "number (Arrow Float64)",
+        }
+    }
+}
+
+/// A minimum or maximum: a number, a date, or `today` (the day of ingest).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Bound {
+    /// Integer bound.
+    Int(i64),
+    /// Float bound.
+    Float(f64),
+    /// `today`, or a date as `YYYY-MM-DD`.
+    Text(String),
+}
+
+impl Bound {
+    /// The bound as a date, given today's date. `None` when it is not a date.
+    pub fn as_date(&self, today: NaiveDate) -> Option<NaiveDate> {
+        match self {
+            Bound::Text(s) if s == "today" => Some(today),
+            Bound::Text(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+            _ => None,
+        }
+    }
+
+    /// The bound as a number. `None` when it is not a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Bound::Int(i) => Some(*i as f64),
+            Bound::Float(f) => Some(*f),
+            Bound::Text(_) => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Bound::Int(i) => i.to_string(),
+            Bound::Float(f) => f.to_string(),
+            Bound::Text(s) => s.clone(),
+        }
+    }
+}
+
+/// A shape a text value must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueFormat {
+    /// An English LSOA 2011 code, `E01` and six digits. Also checked against the place's
+    /// reference geography on ingest.
+    Lsoa11,
+    /// An ICD-10 code: a letter, two digits, then optionally a dot and one or two digits or X
+    /// (`I21`, `I21.9`, `J441`, `U07.1`).
+    Icd10,
+    /// An ODS GP practice code: a letter and five digits (`F84003`).
+    OdsPractice,
+}
+
+impl ValueFormat {
+    /// Whether `s` has this shape.
+    pub fn check(self, s: &str) -> bool {
+        let b = s.as_bytes();
+        match self {
+            ValueFormat::Lsoa11 => {
+                b.len() == 9 && s.starts_with("E01") && b[3..].iter().all(u8::is_ascii_digit)
+            }
+            ValueFormat::OdsPractice => {
+                b.len() == 6 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)
+            }
+            ValueFormat::Icd10 => {
+                if b.len() < 3
+                    || !b[0].is_ascii_uppercase()
+                    || !b[1].is_ascii_digit()
+                    || !b[2].is_ascii_digit()
+                {
+                    return false;
+                }
+                let rest = if b.get(3) == Some(&b'.') {
+                    &b[4..]
+                } else {
+                    &b[3..]
+                };
+                if b.get(3) == Some(&b'.') && rest.is_empty() {
+                    return false;
+                }
+                rest.len() <= 2 && rest.iter().all(|c| c.is_ascii_digit() || *c == b'X')
+            }
+        }
+    }
+
+    /// What the format is, for error messages and documentation.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ValueFormat::Lsoa11 => "an LSOA 2011 code (E01 and six digits) in the place",
+            ValueFormat::Icd10 => "an ICD-10 code (e.g. I21.9 or J441)",
+            ValueFormat::OdsPractice => "an ODS practice code (a letter and five digits)",
+        }
+    }
+}
+
+/// One column of a contract.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    /// Column name, exactly as in the header (matched case-insensitively, spaces trimmed).
+    pub name: String,
+    /// Stored type.
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+    /// A value must be present (not empty). Optional columns may also be left out entirely.
+    #[serde(default)]
+    pub required: bool,
+    /// Identifies a person: replaced on ingest by a keyed hash; the clear value is never stored.
+    #[serde(default)]
+    pub identifier: bool,
+    /// Must not repeat within one file.
+    #[serde(default)]
+    pub unique: bool,
+    /// Allowed values (text columns; matched case-insensitively and stored as listed).
+    #[serde(default)]
+    pub allowed: Option<Vec<String>>,
+    /// Smallest allowed value.
+    #[serde(default)]
+    pub min: Option<Bound>,
+    /// Largest allowed value.
+    #[serde(default)]
+    pub max: Option<Bound>,
+    /// Shape a text value must have.
+    #[serde(default)]
+    pub format: Option<ValueFormat>,
+    /// For dates: must not be before this other date column of the same row.
+    #[serde(default)]
+    pub not_before: Option<String>,
+    /// What the column means, for partners.
+    pub description: String,
+}
+
+impl ColumnSpec {
+    /// The rules on this column, in words, for documentation.
+    pub fn rules(&self) -> String {
+        let mut r = Vec::new();
+        r.push(if self.required {
+            "required".to_string()
+        } else {
+            "optional".to_string()
+        });
+        if let Some(a) = &self.allowed {
+            r.push(format!("one of {}", a.join(", ")));
+        }
+        match (&self.min, &self.max) {
+            (Some(lo), Some(hi)) => r.push(format!("{} to {}", lo.describe(), hi.describe())),
+            (Some(lo), None) => r.push(format!("at least {}", lo.describe())),
+            (None, Some(hi)) => r.push(format!("at most {}", hi.describe())),
+            (None, None) => {}
+        }
+        if let Some(f) = self.format {
+            r.push(f.describe().to_string());
+        }
+        if let Some(c) = &self.not_before {
+            r.push(format!("not before {c}"));
+        }
+        if self.unique {
+            r.push("unique within a file".into());
+        }
+        if self.identifier {
+            r.push("pseudonymised on ingest".into());
+        }
+        r.join("; ")
+    }
+}
+
+/// A dataset contract.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contract {
+    /// Dataset (and curated table) name.
+    pub name: String,
+    /// Display title.
+    pub title: String,
+    /// What one row is and where it comes from.
+    pub description: String,
+    /// Partner name used when an ingest does not name one.
+    pub default_partner: String,
+    /// The column that dates a row (and defines submission periods).
+    pub date_column: String,
+    /// The LSOA 2011 column.
+    pub geography_column: String,
+    /// Columns in file order.
+    pub columns: Vec<ColumnSpec>,
+}
+
+impl Contract {
+    /// Parses and checks a contract. `what` names the document in errors.
+    pub fn from_toml(what: &str, text: &str) -> Result<Contract, ModelError> {
+        let c: Contract = toml::from_str(text).map_err(|e| ModelError::Parse {
+            what: what.to_string(),
+            message: e.to_string(),
+        })?;
+        c.check().map_err(|message| ModelError::Invalid {
+            what: what.to_string(),
+            message,
+        })?;
+        Ok(c)
+    }
+
+    /// A column by name.
+    pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Names of the columns that identify a person.
+    pub fn identifier_columns(&self) -> impl Iterator<Item = &ColumnSpec> {
+        self.columns.iter().filter(|c| c.identifier)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let mut seen = HashSet::new();
+        for c in &self.columns {
+            if !seen.insert(c.name.to_ascii_lowercase()) {
+                return Err(format!("column '{}' appears twice", c.name));
+            }
+            let is_text = c.ty == ColumnType::Utf8;
+            if (c.allowed.is_some() || c.format.is_some() || c.identifier || c.unique) && !is_text {
+                return Err(format!(
+                    "column '{}': allowed/format/identifier/unique need type utf8",
+                    c.name
+                ));
+            }
+            for b in [&c.min, &c.max].into_iter().flatten() {
+                let ok = match c.ty {
+                    ColumnType::Date => b.as_date(NaiveDate::MIN).is_some(),
+                    ColumnType::Int32 | ColumnType::Int64 | ColumnType::Float64 => {
+                        b.as_f64().is_some()
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    return Err(format!(
+                        "column '{}': bound '{}' does not fit its type",
+                        c.name,
+                        b.describe()
+                    ));
+                }
+            }
+            if let Some(other) = &c.not_before {
+                match self.column(other) {
+                    Some(o) if o.ty == ColumnType::Date && c.ty == ColumnType::Date => {}
+                    _ => {
+                        return Err(format!(
+                            "column '{}': not_before must name another date column",
+                            c.name
+                        ));
+                    }
+                }
+            }
+        }
+        match self.column(&self.date_column) {
+            Some(c) if c.ty == ColumnType::Date && c.required => {}
+            _ => {
+                return Err(format!(
+                    "date_column '{}' must be a required date column",
+                    self.date_column
+                ));
+            }
+        }
+        match self.column(&self.geography_column) {
+            Some(c) if c.format == Some(ValueFormat::Lsoa11) && c.required => {}
+            _ => {
+                return Err(format!(
+                    "geography_column '{}' must be a required column with format lsoa11",
+                    self.geography_column
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `n` rows of valid example values (as text, in column order) for a template file.
+    /// `lsoas` are the place's LSOA codes; `today` bounds the dates.
+    pub fn template_rows(&self, n: usize, lsoas: &[String], today: NaiveDate) -> Vec<Vec<String>> {
+        let base = NaiveDate::from_ymd_opt(2020, 4, 1)
+            .unwrap_or(today)
+            .min(today);
+        (0..n)
+            .map(|i| {
+                self.columns
+                    .iter()
+                    .map(|c| example_value(self, c, i, lsoas, base))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+fn example_value(
+    contract: &Contract,
+    c: &ColumnSpec,
+    i: usize,
+    lsoas: &[String],
+    base: NaiveDate,
+) -> String {
+    let date = base + chrono::Days::new((i % 28) as u64);
+    if c.identifier {
+        return format!(
+            "{}-{:06}",
+            c.name.trim_end_matches("_id").to_ascii_uppercase(),
+            i + 1
+        );
+    }
+    if let Some(a) = &c.allowed {
+        return a[i % a.len()].clone();
+    }
+    match (c.format, c.ty) {
+        (Some(ValueFormat::Lsoa11), _) => lsoas
+            .get(i % lsoas.len().max(1))
+            .cloned()
+            .unwrap_or_default(),
+        (Some(ValueFormat::Icd10), _) => {
+            ["I21.9", "J44.1", "E11.9", "S72.0", "U07.1"][i % 5].to_string()
+        }
+        (Some(ValueFormat::OdsPractice), _) => format!("F84{:03}", 1 + i % 40),
+        (None, ColumnType::Date) => {
+            if c.not_before.is_some() {
+                (date + chrono::Days::new(3)).to_string()
+            } else {
+                date.to_string()
+            }
+        }
+        (None, ColumnType::Boolean) => if i % 3 == 0 { "true" } else { "false" }.to_string(),
+        (None, ColumnType::Int32 | ColumnType::Int64) => {
+            let lo = c.min.as_ref().and_then(Bound::as_f64).unwrap_or(0.0) as i64;
+            let hi = c.max.as_ref().and_then(Bound::as_f64).unwrap_or(100.0) as i64;
+            let span = (hi - lo).clamp(1, 90);
+            (lo + (i as i64 * 17 + date.day() as i64) % span).to_string()
+        }
+        (None, ColumnType::Float64) => format!("{:.1}", (i % 10) as f64 + 0.5),
+        (None, ColumnType::Utf8) => format!("{}-{}", contract.name, i + 1),
+    }
+}
+
+/// The shipped contracts: (dataset name, TOML).
+pub const BUILTIN_CONTRACTS: &[(&str, &str)] = &[
+    (
+        "admissions",
+        include_str!("../../../data/contracts/admissions.toml"),
+    ),
+    (
+        "ccg_activity",
+        include_str!("../../../data/contracts/ccg_activity.toml"),
+    ),
+    ("cab", include_str!("../../../data/contracts/cab.toml")),
+    (
+        "police",
+        include_str!("../../../data/contracts/police.toml"),
+    ),
+    (
+        "community_hub",
+        include_str!("../../../data/contracts/community_hub.toml"),
+    ),
+    (
+        "contact_tracing",
+        include_str!("../../../data/contracts/contact_tracing.toml"),
+    ),
+];
+
+/// Every shipped contract, parsed.
+pub fn builtin_contracts() -> Result<Vec<Contract>, ModelError> {
+    BUILTIN_CONTRACTS
+        .iter()
+        .map(|(name, text)| Contract::from_toml(&format!("data/contracts/{name}.toml"), text))
+        .collect()
+}
+
+/// One shipped contract by dataset name.
+pub fn builtin_contract(name: &str) -> Result<Contract, ModelError> {
+    let (_, text) = BUILTIN_CONTRACTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| ModelError::Unknown {
+            kind: "dataset",
+            name: name.to_string(),
+            known: BUILTIN_CONTRACTS
+                .iter()
+                .map(|c| c.0)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    Contract::from_toml(&format!("data/contracts/{name}.toml"), text)
+}
+
+/// A Markdown page describing contracts for partners (the source of `docs/datasets.md`).
+pub fn describe_markdown(contracts: &[Contract]) -> String {
+    let mut s = String::from(
+        "# Datasets: what to send\n\n\
+         Generated from `data/contracts/*.toml` by `marmot datasets describe`; do not edit by hand.\n\n\
+         Send CSV (UTF-8, with or without BOM; a header row; comma-separated; fields may be quoted; \
+         LF or CRLF line ends) or Parquet. Column names are matched case-insensitively; the order \
+         does not matter; extra columns are ignored and reported. Empty fields are missing values. \
+         `marmot datasets template <dataset>` writes a valid example file.\n\n\
+         Rows that break a rule are not lost: they are kept in quarantine with the row number, \
+         column and reason, and the rest of the file is accepted. Columns marked *pseudonymised* \
+         are replaced on arrival by a keyed hash (HMAC-SHA256 with the lake's secret key); the \
+         clear value is never stored in a table.\n\n",
+    );
+    for c in contracts {
+        s.push_str(&format!(
+            "## `{}`: {}\n\n{}\n\n",
+            c.name, c.title, c.description
+        ));
+        s.push_str(&format!(
+            "Date column: `{}` (submission periods are calendar months of this date). \
+             Geography column: `{}`.\n\n",
+            c.date_column, c.geography_column
+        ));
+        s.push_str("| column | type | rules | description |\n|---|---|---|---|\n");
+        for col in &c.columns {
+            s.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                col.name,
+                col.ty.describe(),
+                col.rules(),
+                col.description
+            ));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_builtin_contracts_parse_and_are_consistent() {
+        let all = builtin_contracts().expect("shipped contracts parse");
+        assert_eq!(all.len(), 6);
+        for c in &all {
+            assert!(c.column(&c.date_column).is_some());
+            assert!(
+                c.columns
+                    .iter()
+                    .any(|col| col.format == Some(ValueFormat::Lsoa11))
+            );
+        }
+        let md = describe_markdown(&all);
+        assert!(md.contains("## `contact_tracing`"));
+        assert!(md.contains("pseudonymised on ingest"));
+    }
+
+    #[test]
+    fn formats() {
+        for ok in ["I21", "I21.9", "J441", "U07.1", "S72.X", "E11.65"] {
+            assert!(ValueFormat::Icd10.check(ok), "{ok}");
+        }
+        for bad in ["I2", "i21.9", "121.9", "I21.", "I21.999", "I21-9", ""] {
+            assert!(!ValueFormat::Icd10.check(bad), "{bad}");
+        }
+        assert!(ValueFormat::Lsoa11.check("E01001714"));
+        assert!(!ValueFormat::Lsoa11.check("E05009367"));
+        assert!(!ValueFormat::Lsoa11.check("E0100171"));
+        assert!(ValueFormat::OdsPractice.check("F84003"));
+        assert!(!ValueFormat::OdsPractice.check("F8400"));
+    }
+
+    #[test]
+    fn inconsistent_contract_is_rejected_with_reason() {
+        let text = r#"
+name = "x"
+title = "X"
+description = "d"
+default_partner = "p"
+date_column = "when"
+geography_column = "lsoa11cd"
+[[columns]]
+name = "when"
+type = "utf8"
+required = true
+description = "not a date"
+[[columns]]
+name = "lsoa11cd"
+type = "utf8"
+required = true
+format = "lsoa11"
+description = "g"
+"#;
+        let err = Contract::from_toml("x.toml", text).expect_err("date column must be a date");
+        assert!(err.to_string().contains("date_column 'when'"), "{err}");
+    }
+
+    #[test]
+    fn template_rows_have_every_column() {
+        let c = builtin_contract("admissions").expect("shipped");
+        let today = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
+        let rows = c.template_rows(5, &["E01001714".to_string()], today);
+        assert_eq!(rows.len(), 5);
+        assert!(rows.iter().all(|r| r.len() == c.columns.len()));
+    }
+}

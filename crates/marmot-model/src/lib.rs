@@ -1,0 +1,29 @@
+//! # marmot-model
+//!
+//! The vocabulary every other Marmot crate shares, with no IO: **dataset contracts** (what a
+//! partner must send, column by column), **places** (which local authorities, localities and
+//! neighbourhoods a lake covers) and the geography **levels**.
+//!
+//! Contracts and places are data, not code: the shipped ones live in `data/contracts/*.toml` and
+//! `data/places/*.toml` and are embedded here at compile time ([`builtin_contracts`],
+//! [`builtin_place`]); [`Contract::from_toml`] and [`PlaceConfig::from_toml`] read any other.
+//!
+//! ```
+//! let admissions = marmot_model::builtin_contract("admissions").unwrap();
+//! assert_eq!(admissions.date_column, "admission_date");
+//! assert!(admissions.column("patient_id").unwrap().identifier);
+//! ```
+#![warn(missing_docs)]
+
+mod contract;
+mod error;
+mod place;
+
+pub use contract::{
+    BUILTIN_CONTRACTS, Bound, ColumnSpec, ColumnType, Contract, ValueFormat, builtin_contract,
+    builtin_contracts, describe_markdown,
+};
+pub use error::ModelError;
+pub use place::{
+    BUILTIN_PLACES, Level, LocalityConfig, NeighbourhoodConfig, PlaceConfig, builtin_place,
+};
