@@ -1,1 +1,584 @@
-fn main() {}
+//! The `marmot` command line: wires the lake and the engine to the terminal. All logic lives in
+//! the library crates; this file parses arguments, draws progress and maps errors to exit codes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use marmot_lake::demo::{DemoOptions, generate};
+use marmot_lake::ingest::{IngestRequest, IngestSummary, Period, Progress, ingest, table_path};
+use marmot_lake::reference::{PlaceSource, init_lake};
+use marmot_lake::store::{table_history, table_rows};
+use marmot_lake::{Lake, LakeError, Pseudonymiser};
+
+/// Exit codes (documented in the README).
+mod exit {
+    /// Everything accepted.
+    pub const OK: u8 = 0;
+    /// A whole-file or other error: nothing changed.
+    pub const ERROR: u8 = 1;
+    /// Usage error (clap uses 2 too).
+    pub const USAGE: u8 = 2;
+    /// Committed, with some rows quarantined.
+    pub const PARTIAL: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "marmot",
+    version,
+    about = "Population-health intelligence and health inequalities for English places"
+)]
+struct Cli {
+    /// Lake location: a local directory or an object store URL (s3://bucket/prefix).
+    #[arg(long, global = true, env = "MARMOT_LAKE", default_value = "./lake")]
+    lake: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a lake for a place: reference geography, IMD 2019, population, ESP2013.
+    Init {
+        /// A shipped place id (city-and-hackney, chorley, southend-on-sea) or a place TOML file.
+        #[arg(long, env = "MARMOT_PLACE", default_value = "city-and-hackney")]
+        place: String,
+    },
+    /// The demo: generate the demo lake if it is missing, then show what is in it.
+    Demo {
+        #[command(subcommand)]
+        action: Option<DemoAction>,
+        #[command(flatten)]
+        opts_args: GenerateArgs,
+    },
+    /// Validate partner files against a dataset contract and commit them to the lake.
+    Ingest {
+        /// Dataset (contract) name: admissions, ccg_activity, cab, police, community_hub, contact_tracing.
+        dataset: String,
+        /// CSV or Parquet files; each is ingested in its own atomic commit.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Partner sending the file (default: the contract's default partner).
+        #[arg(long)]
+        partner: Option<String>,
+        /// Submission period, YYYY-MM or YYYY-MM..YYYY-MM (default: the months the rows span).
+        #[arg(long)]
+        period: Option<String>,
+        /// Ingest even if the same file was ingested before.
+        #[arg(long)]
+        force: bool,
+        /// Output format of the summary.
+        #[arg(long, value_enum, default_value = "text")]
+        format: SummaryFormat,
+    },
+    /// List datasets, or describe their contracts, or write a template file.
+    Datasets {
+        #[command(subcommand)]
+        action: Option<DatasetsAction>,
+    },
+    /// Run DataFusion SQL over every curated and reference table.
+    Sql {
+        /// The query.
+        query: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: SqlFormat,
+        /// Pin a table to a Delta version (time travel), e.g. --at admissions=3.
+        #[arg(long = "at", value_parser = parse_pin)]
+        at: Vec<(String, u64)>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DemoAction {
+    /// Generate the demo lake (deterministic for a seed).
+    Generate {
+        #[command(flatten)]
+        opts_args: GenerateArgs,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct GenerateArgs {
+    /// Multiply every volume by this (1 = a place of about 290,000 people; ~0.4M admissions).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Seed of the random streams.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Place to generate for (shipped id or TOML file).
+    #[arg(long, env = "MARMOT_PLACE", default_value = "city-and-hackney")]
+    place: String,
+}
+
+#[derive(Subcommand)]
+enum DatasetsAction {
+    /// Markdown page describing every contract (what a partner must send).
+    Describe {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Write a valid example CSV for a dataset to standard output.
+    Template {
+        /// Dataset name.
+        dataset: String,
+        /// Rows of example data.
+        #[arg(long, default_value_t = 5)]
+        rows: usize,
+    },
+    /// Ingest history of a dataset (versions, files, counts).
+    History {
+        /// Dataset name.
+        dataset: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SummaryFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SqlFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+fn parse_pin(s: &str) -> Result<(String, u64), String> {
+    let (t, v) = s.split_once('=').ok_or("expected TABLE=VERSION")?;
+    Ok((
+        t.to_string(),
+        v.parse()
+            .map_err(|_| format!("'{v}' is not a version number"))?,
+    ))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("marmot: cannot start the runtime: {e}");
+            return ExitCode::from(exit::ERROR);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("marmot: error: {e:#}");
+            let usage = e
+                .downcast_ref::<LakeError>()
+                .is_some_and(|l| matches!(l, LakeError::Config(_) | LakeError::Model(_)));
+            ExitCode::from(if usage { exit::USAGE } else { exit::ERROR })
+        }
+    }
+}
+
+fn place_source(place: &str) -> Result<PlaceSource> {
+    if place.ends_with(".toml") {
+        let path = PathBuf::from(place);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading place file {place}"))?;
+        let config = marmot_model::PlaceConfig::from_toml(place, &text).map_err(LakeError::from)?;
+        let neighbourhoods_csv = match &config.neighbourhoods {
+            Some(n) => {
+                let p = path
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join(&n.file);
+                Some(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading neighbourhood file {}", p.display()))?,
+                )
+            }
+            None => None,
+        };
+        Ok(PlaceSource {
+            config,
+            neighbourhoods_csv,
+        })
+    } else {
+        let (config, csv) = marmot_model::builtin_place(place).map_err(LakeError::from)?;
+        Ok(PlaceSource {
+            config,
+            neighbourhoods_csv: csv.map(str::to_string),
+        })
+    }
+}
+
+fn pseudonymiser() -> Result<Pseudonymiser> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let (p, _note) = Pseudonymiser::from_env_or_file(&base.join("marmot").join("pseudonym.key"))?;
+    Ok(p)
+}
+
+/// A progress bar on standard error, drawn only when it is a terminal.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new() -> Bar {
+        let pb =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        Bar(pb)
+    }
+}
+
+impl Progress for Bar {
+    fn begin(&self, what: &str, total: u64) {
+        self.0.reset();
+        self.0.set_length(total);
+        self.0.set_position(0);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg:40} [{bar:30}] {percent:>3}% {elapsed}")
+        {
+            self.0.set_style(style.progress_chars("=> "));
+        }
+        self.0.set_message(what.to_string());
+    }
+    fn advance_to(&self, done: u64) {
+        self.0.set_position(done);
+    }
+    fn end(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8> {
+    let lake = Lake::open(&cli.lake, lake_options())?;
+    match cli.command {
+        Command::Init { place } => {
+            let m = init_lake(&lake, &place_source(&place)?).await?;
+            println!(
+                "lake {} is ready for {} ({} LSOAs)",
+                lake.url(),
+                m.place_name,
+                m.lsoas.len()
+            );
+            Ok(exit::OK)
+        }
+        Command::Demo { action, opts_args } => {
+            let (opts_args, always) = match action {
+                Some(DemoAction::Generate { opts_args }) => (opts_args, true),
+                None => (opts_args, false),
+            };
+            demo(&lake, &opts_args, always).await
+        }
+        Command::Ingest {
+            dataset,
+            files,
+            partner,
+            period,
+            force,
+            format,
+        } => {
+            let period = period.as_deref().map(Period::parse).transpose()?;
+            let pseudo = pseudonymiser()?;
+            let user = std::env::var("MARMOT_USER")
+                .or_else(|_| std::env::var("USER"))
+                .unwrap_or_else(|_| "unknown".into());
+            let mut worst = exit::OK;
+            let bar = Bar::new();
+            for file in files {
+                let req = IngestRequest {
+                    dataset: dataset.clone(),
+                    path: file.clone(),
+                    partner: partner.clone(),
+                    period,
+                    force,
+                    user: user.clone(),
+                    today: chrono::Utc::now().date_naive(),
+                };
+                match ingest(&lake, &pseudo, &req, &bar).await {
+                    Ok(s) => {
+                        print_summary(&s, format);
+                        if s.rejected > 0 && !s.already_ingested {
+                            worst = worst.max(exit::PARTIAL);
+                        }
+                    }
+                    Err(e) => {
+                        let code = match e {
+                            LakeError::Config(_) | LakeError::Model(_) => exit::USAGE,
+                            _ => exit::ERROR,
+                        };
+                        match format {
+                            SummaryFormat::Json => println!(
+                                "{}",
+                                serde_json::json!({"file": file.display().to_string(), "error": e.to_string(), "changed": false})
+                            ),
+                            SummaryFormat::Text => eprintln!(
+                                "marmot: error: {e}\nmarmot: nothing was changed in the lake"
+                            ),
+                        }
+                        // A usage error outranks everything; a failed file outranks partial success.
+                        worst = if code == exit::USAGE || worst == exit::USAGE {
+                            exit::USAGE
+                        } else {
+                            exit::ERROR
+                        };
+                    }
+                }
+            }
+            Ok(worst)
+        }
+        Command::Datasets { action } => datasets(&lake, action).await,
+        Command::Sql { query, format, at } => {
+            let pins: BTreeMap<String, u64> = at.into_iter().collect();
+            let engine = marmot_engine::Engine::open(&lake, &pins).await?;
+            let batches = engine.sql(&query).await?;
+            print_batches(&batches, format)?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Storage options for remote lakes, from the environment (never from files in the repo).
+fn lake_options() -> std::collections::HashMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("AWS_"))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}
+
+async fn demo(lake: &Lake, opts_args: &GenerateArgs, always: bool) -> Result<u8> {
+    let exists = lake.manifest().await?.is_some()
+        && lake
+            .load_table(&table_path("admissions"), None)
+            .await?
+            .is_some_and(|t| table_rows(&t, "admissions").unwrap_or(0) > 0);
+    if exists && !always {
+        println!(
+            "demo lake already at {} (use `marmot demo generate --lake <new dir>` for a fresh one)",
+            lake.url()
+        );
+    } else {
+        let place = place_source(&opts_args.place)?;
+        let opts = DemoOptions {
+            seed: opts_args.seed,
+            scale: opts_args.scale,
+            ..Default::default()
+        };
+        eprintln!(
+            "generating the demo lake for {} at {} (seed {}, scale {})...",
+            place.config.name,
+            lake.url(),
+            opts_args.seed,
+            opts_args.scale
+        );
+        let started = std::time::Instant::now();
+        let report = generate(lake, &place, &pseudonymiser()?, &opts, &Bar::new()).await?;
+        println!("demo lake: {}", lake.url());
+        println!(
+            "place: {} (population mid-2019: {})",
+            place.config.name, report.population
+        );
+        println!("period: {} to {}", opts.from, opts.to);
+        for (t, rows, v) in &report.tables {
+            println!("  {t:<16} {rows:>10} rows  (version {v})");
+        }
+        println!("planted signals: {}{}", lake.url(), report.signals_path);
+        println!("generated in {:.1}s", started.elapsed().as_secs_f64());
+    }
+    println!("\nTry:");
+    println!("  marmot datasets");
+    println!(
+        "  marmot sql \"SELECT g.neighbourhood, count(*) AS emergency_admissions FROM admissions a JOIN geography g USING (lsoa11cd) WHERE admission_method = 'emergency' GROUP BY 1 ORDER BY 2 DESC\""
+    );
+    Ok(exit::OK)
+}
+
+async fn datasets(lake: &Lake, action: Option<DatasetsAction>) -> Result<u8> {
+    match action {
+        Some(DatasetsAction::Describe { output }) => {
+            let md = marmot_model::describe_markdown(
+                &marmot_model::builtin_contracts().map_err(LakeError::from)?,
+            );
+            match output {
+                Some(p) => {
+                    std::fs::write(&p, md).with_context(|| format!("writing {}", p.display()))?
+                }
+                None => print!("{md}"),
+            }
+            Ok(exit::OK)
+        }
+        Some(DatasetsAction::Template { dataset, rows }) => {
+            let contract = marmot_model::builtin_contract(&dataset).map_err(LakeError::from)?;
+            // Real LSOAs of the lake's place when there is a lake, else of the demo place.
+            let lsoas = match lake.manifest().await? {
+                Some(m) => m.lsoas,
+                None => {
+                    marmot_lake::reference::place_geography(&place_source("city-and-hackney")?)?
+                        .into_iter()
+                        .map(|g| g.lsoa)
+                        .collect()
+                }
+            };
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record(contract.columns.iter().map(|c| c.name.as_str()))?;
+            for r in contract.template_rows(rows, &lsoas, chrono::Utc::now().date_naive()) {
+                w.write_record(&r)?;
+            }
+            w.flush()?;
+            Ok(exit::OK)
+        }
+        Some(DatasetsAction::History { dataset }) => {
+            let contract = marmot_model::builtin_contract(&dataset).map_err(LakeError::from)?;
+            let Some(table) = lake.load_table(&table_path(&contract.name), None).await? else {
+                println!("{dataset}: no data yet");
+                return Ok(exit::OK);
+            };
+            println!(
+                "{:>7}  {:<25} {:<12} {:>10} {:>9} {:>9}  file",
+                "version", "committed (UTC)", "partner", "rows read", "accepted", "rejected"
+            );
+            for c in table_history(&table, &dataset).await? {
+                let when = c
+                    .timestamp
+                    .and_then(chrono::DateTime::from_timestamp_millis)
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default();
+                match c
+                    .marmot
+                    .and_then(|m| serde_json::from_value::<IngestSummary>(m).ok())
+                {
+                    Some(s) => println!(
+                        "{:>7}  {:<25} {:<12} {:>10} {:>9} {:>9}  {}",
+                        c.version, when, s.partner, s.rows_read, s.accepted, s.rejected, s.file
+                    ),
+                    None => println!(
+                        "{:>7}  {:<25} {}",
+                        c.version,
+                        when,
+                        c.operation.unwrap_or_default()
+                    ),
+                }
+            }
+            Ok(exit::OK)
+        }
+        None => {
+            let m = lake.require_manifest().await?;
+            println!("lake {} ({})", lake.url(), m.place_name);
+            println!(
+                "{:<16} {:>10} {:>8}  last ingest",
+                "dataset", "rows", "version"
+            );
+            for c in marmot_model::builtin_contracts().map_err(LakeError::from)? {
+                match lake.load_table(&table_path(&c.name), None).await? {
+                    None => println!("{:<16} {:>10} {:>8}  -", c.name, 0, "-"),
+                    Some(t) => {
+                        let rows = table_rows(&t, &c.name)?;
+                        let last = table_history(&t, &c.name).await?.into_iter().find_map(|h| {
+                            let s: IngestSummary = serde_json::from_value(h.marmot?).ok()?;
+                            let when = h
+                                .timestamp
+                                .and_then(chrono::DateTime::from_timestamp_millis)?;
+                            Some(format!(
+                                "{} {} ({} accepted, {} rejected)",
+                                when.format("%Y-%m-%d %H:%M"),
+                                s.file,
+                                s.accepted,
+                                s.rejected
+                            ))
+                        });
+                        println!(
+                            "{:<16} {:>10} {:>8}  {}",
+                            c.name,
+                            rows,
+                            t.version().unwrap_or(0),
+                            last.unwrap_or_else(|| "-".into())
+                        );
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn print_summary(s: &IngestSummary, format: SummaryFormat) {
+    match format {
+        SummaryFormat::Json => println!("{}", serde_json::to_string(s).unwrap_or_default()),
+        SummaryFormat::Text => {
+            if s.already_ingested {
+                println!(
+                    "{}: already ingested into {} (version {}, ingest {}); nothing to do (use --force to ingest again)",
+                    s.file,
+                    s.dataset,
+                    s.table_version.unwrap_or(0),
+                    s.ingest_id
+                );
+                return;
+            }
+            for e in &s.examples {
+                println!("  rejected {e}");
+            }
+            if s.rejected > s.examples.len() as u64 {
+                println!(
+                    "  ... and {} more (see {})",
+                    s.rejected - s.examples.len() as u64,
+                    s.quarantine_path.as_deref().unwrap_or("quarantine")
+                );
+            }
+            for (k, n) in &s.reasons {
+                println!("  {n:>8} rejected: {k}");
+            }
+            if !s.ignored_columns.is_empty() {
+                println!(
+                    "  ignored columns not in the contract: {}",
+                    s.ignored_columns.join(", ")
+                );
+            }
+            if s.replaced_rows > 0 {
+                println!(
+                    "  replaced {} earlier rows of partner {} in the same period",
+                    s.replaced_rows, s.partner
+                );
+            }
+            println!(
+                "{}: {} rows read = {} accepted + {} rejected; committed {} version {}{}",
+                s.file,
+                s.rows_read,
+                s.accepted,
+                s.rejected,
+                s.dataset,
+                s.table_version.unwrap_or(0),
+                s.period
+                    .map(|p| format!(" (period {} to {})", p.from, p.to))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+fn print_batches(batches: &[arrow::record_batch::RecordBatch], format: SqlFormat) -> Result<()> {
+    match format {
+        SqlFormat::Table => println!("{}", arrow::util::pretty::pretty_format_batches(batches)?),
+        SqlFormat::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(std::io::stdout());
+            for b in batches {
+                w.write(b)?;
+            }
+        }
+        SqlFormat::Json => {
+            let mut w = arrow::json::ArrayWriter::new(std::io::stdout());
+            let refs: Vec<&arrow::record_batch::RecordBatch> = batches.iter().collect();
+            w.write_batches(&refs)?;
+            w.finish()?;
+            println!();
+        }
+    }
+    Ok(())
+}

@@ -259,9 +259,9 @@ pub async fn ingest(
         &ingest_id,
     );
 
-    let mut table = lake
-        .open_or_create_table(&tpath, &contract.name, &curated_schema(&contract))
-        .await?;
+    // Loaded now (for replacement), created only at commit time: a file that fails as a whole
+    // leaves no trace, not even an empty table.
+    let existing = lake.load_table(&tpath, None).await?;
     let mut summary = IngestSummary {
         ingest_id: ingest_id.clone(),
         dataset: contract.name.clone(),
@@ -299,7 +299,7 @@ pub async fn ingest(
         summary.raw_path = Some(raw);
 
         // 2. Validate and write, batch by batch.
-        let mut writer = TableWriter::new(&table, validator.schema(), &ingest_id);
+        let mut writer = TableWriter::new(lake.table_store(&tpath), validator.schema(), &ingest_id);
         let mut quarantine = QuarantineWriter::new(lake, &contract.name, &ingest_id);
         progress.begin(
             &format!("ingest {} into {}", base_name, contract.name),
@@ -361,9 +361,9 @@ pub async fn ingest(
                 .map(|(lo, hi)| Period::covering(date_of(lo), date_of(hi)));
         }
         let mut removes = Vec::new();
-        if let Some(period) = summary.period {
+        if let (Some(period), Some(table)) = (summary.period, existing.as_ref()) {
             let (kept_rows, rm) =
-                replace_in_period(&table, &contract, &partner, period, &mut writer).await?;
+                replace_in_period(table, &contract, &partner, period, &mut writer).await?;
             summary.replaced_rows = kept_rows;
             removes = rm;
         }
@@ -379,6 +379,13 @@ pub async fn ingest(
         });
         let meta =
             serde_json::to_value(&summary).map_err(|e| LakeError::Internal(e.to_string()))?;
+        let mut table = match existing {
+            Some(t) => t,
+            None => {
+                lake.open_or_create_table(&tpath, &contract.name, &curated_schema(&contract))
+                    .await?
+            }
+        };
         let version =
             store::commit(&mut table, &contract.name, adds, removes, meta, predicate).await?;
         summary.table_version = Some(version);
@@ -387,7 +394,7 @@ pub async fn ingest(
     .await;
     if let Err(e) = result {
         progress.end();
-        staged.discard(lake, &table).await;
+        staged.discard(lake, &tpath).await;
         return Err(e);
     }
     Ok(summary)
@@ -402,12 +409,12 @@ struct Staged {
 
 impl Staged {
     /// Deletes them (best effort: unreferenced files are invisible to readers anyway).
-    async fn discard(self, lake: &Lake, table: &deltalake::DeltaTable) {
+    async fn discard(self, lake: &Lake, table_rel: &str) {
         let store = lake.store();
         for p in self.lake_files {
             let _ = store.delete(&Path::from(p)).await;
         }
-        let tstore = table.object_store();
+        let tstore = lake.table_store(table_rel);
         for p in self.table_files {
             let _ = tstore.delete(&Path::from(p)).await;
         }

@@ -19,6 +19,7 @@
 //! seeded demo lake generator).
 #![warn(missing_docs)]
 
+pub mod demo;
 mod error;
 pub mod ingest;
 pub mod pseudonym;

@@ -361,7 +361,7 @@ async fn write_reference(
         .map(|f| f.remove)
         .collect();
     let mut w = TableWriter::new(
-        &table,
+        lake.table_store(&rel),
         batch.schema(),
         &format!("ref-{}", crate::ingest::new_ingest_id()),
     );

@@ -22,6 +22,7 @@ use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableRefer
 use deltalake::kernel::{Action, Add, CommitInfo, Remove, StructType};
 use deltalake::protocol::{ColumnCountStat, ColumnValueStat, DeltaOperation, SaveMode, Stats};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
@@ -183,6 +184,18 @@ impl Lake {
         rel: &str,
         version: Option<u64>,
     ) -> Result<Option<DeltaTable>, LakeError> {
+        // No log, no table (deltalake reports a missing local directory as a location error).
+        let log = Path::from(format!("{}/_delta_log", rel.trim_end_matches('/')));
+        if self
+            .store
+            .list(Some(&log))
+            .next()
+            .await
+            .transpose()?
+            .is_none()
+        {
+            return Ok(None);
+        }
         let url = self.table_url(rel)?;
         let mut b = DeltaTableBuilder::from_url(url)
             .map_err(|e| LakeError::delta(rel, e))?
@@ -195,6 +208,15 @@ impl Lake {
             Err(DeltaTableError::NotATable(_)) => Ok(None),
             Err(e) => Err(LakeError::delta(rel, e)),
         }
+    }
+
+    /// The object store rooted at a table's directory (where its data files go), whether or
+    /// not the table exists yet.
+    pub fn table_store(&self, rel: &str) -> Arc<dyn ObjectStore> {
+        Arc::new(PrefixStore::new(
+            self.store.clone(),
+            rel.trim_end_matches('/'),
+        ))
     }
 
     /// Loads a table, creating it empty with `schema` when it does not exist yet.
@@ -210,7 +232,9 @@ impl Lake {
         let delta_schema: StructType = schema
             .try_into_kernel()
             .map_err(|e| LakeError::delta(rel, e))?;
-        let url = self.table_url(rel)?;
+        // ensure_table_uri creates a local table directory; remote stores need none.
+        let url = deltalake::ensure_table_uri(self.table_url(rel)?.as_str())
+            .map_err(|e| LakeError::delta(rel, e))?;
         let table = DeltaTable::try_from_url(url)
             .await
             .map_err(|e| LakeError::delta(rel, e))?;
@@ -372,14 +396,15 @@ struct OpenFile {
 }
 
 impl TableWriter {
-    /// A writer into `table`'s directory; file names start with `prefix` (e.g. the ingest id).
+    /// A writer into a table's directory (`store` is rooted there, see [`Lake::table_store`]);
+    /// file names start with `prefix` (e.g. the ingest id).
     pub fn new(
-        table: &DeltaTable,
+        store: Arc<dyn ObjectStore>,
         schema: arrow::datatypes::SchemaRef,
         prefix: &str,
     ) -> TableWriter {
         TableWriter {
-            store: table.object_store(),
+            store,
             schema,
             prefix: prefix.to_string(),
             rows_per_file: 4_000_000,

@@ -102,7 +102,7 @@ impl ColumnMap {
             }
             if let Some(i) = idx {
                 let from = input.field(i).data_type();
-                if !is_text(from) && !can_cast_types(from, &arrow_type(c.ty)) {
+                if !is_text(from) && !readable_as(from, c.ty) {
                     return Err(LakeError::File {
                         file: file.to_string(),
                         message: format!(
@@ -146,6 +146,23 @@ impl ColumnMap {
     }
 }
 
+/// Whether a typed (non-text) input column may be cast to a contract type. Stricter than
+/// Arrow's own rules: Arrow would read `true` as the age 1.
+fn readable_as(from: &DataType, to: ColumnType) -> bool {
+    let integer = from.is_integer();
+    let numeric = from.is_numeric();
+    let ok = match to {
+        ColumnType::Utf8 => integer,
+        ColumnType::Date => matches!(
+            from,
+            DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)
+        ),
+        ColumnType::Int32 | ColumnType::Int64 | ColumnType::Float64 => numeric,
+        ColumnType::Boolean => matches!(from, DataType::Boolean) || integer,
+    };
+    ok && can_cast_types(from, &arrow_type(to))
+}
+
 fn is_text(t: &DataType) -> bool {
     matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
@@ -162,6 +179,7 @@ pub struct Validator<'a> {
     partner: String,
     ingest_id: String,
     schema: SchemaRef,
+    nullable: SchemaRef,
     /// Per unique column: pseudonym -> first row seen. `None` turns the check off.
     seen: Option<HashMap<usize, HashMap<u128, u64>>>,
     /// Smallest and largest accepted date (days since epoch) so far.
@@ -201,6 +219,13 @@ impl<'a> Validator<'a> {
             partner: partner.to_string(),
             ingest_id: ingest_id.to_string(),
             schema: curated_schema(contract),
+            nullable: Arc::new(Schema::new(
+                curated_schema(contract)
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect::<Vec<_>>(),
+            )),
             seen: Some(HashMap::new()),
             date_range: None,
         }
@@ -356,12 +381,15 @@ impl<'a> Validator<'a> {
             self.ingest_id.as_str();
             n
         ])));
-        let full = RecordBatch::try_new(self.schema.clone(), typed)?;
-        let accepted = if accepted_rows == n {
+        // Rejected rows may hold nulls in required columns: filter under an all-nullable
+        // schema, then re-check the accepted rows against the curated one.
+        let full = RecordBatch::try_new(self.nullable.clone(), typed)?;
+        let kept = if accepted_rows == n {
             full
         } else {
             filter_record_batch(&full, &keep)?
         };
+        let accepted = RecordBatch::try_new(self.schema.clone(), kept.columns().to_vec())?;
         if let Some(dc) = self
             .contract
             .columns

@@ -1,0 +1,110 @@
+//! Helpers shared by the end-to-end tests: run the real `marmot` binary against real lakes in
+//! temporary directories.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The key every test uses (never a real key).
+pub const KEY: &str = "marmot-test-key-0123456789abcdef";
+
+/// A `marmot` command with a test key and no lake from the environment.
+pub fn marmot(lake: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_marmot"));
+    c.env("MARMOT_PSEUDONYM_KEY", KEY)
+        .env_remove("MARMOT_LAKE")
+        .env_remove("MARMOT_PLACE")
+        .env("MARMOT_USER", "test")
+        .arg("--lake")
+        .arg(lake);
+    c
+}
+
+/// Runs and returns (exit code, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("marmot runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// Runs and insists on success.
+pub fn ok(cmd: &mut Command) -> String {
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "exit {code}\nstdout:\n{out}\nstderr:\n{err}");
+    out
+}
+
+/// A new, initialised, empty lake (City and Hackney) in a temporary directory.
+pub fn fresh_lake() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ok(marmot(&lake_path(&dir)).arg("init"));
+    dir
+}
+
+/// Where the lake is inside a temporary directory.
+pub fn lake_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("lake")
+}
+
+/// The demo lake at scale 1, generated once per test binary.
+pub fn demo_lake() -> &'static Path {
+    static LAKE: OnceLock<PathBuf> = OnceLock::new();
+    LAKE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        let lake = dir.join("lake");
+        ok(marmot(&lake).args(["demo", "generate", "--seed", "42"]));
+        lake
+    })
+}
+
+/// Runs SQL and returns the rows as JSON objects.
+pub fn sql(lake: &Path, query: &str) -> Vec<serde_json::Value> {
+    let out = ok(marmot(lake).args(["sql", "--format", "json", query]));
+    let v: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("json from sql ({e}): {out}"));
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// One number from a one-row SQL result.
+pub fn sql_f64(lake: &Path, query: &str) -> f64 {
+    let rows = sql(lake, query);
+    let row = rows
+        .first()
+        .unwrap_or_else(|| panic!("no rows from {query}"));
+    let v = row
+        .as_object()
+        .and_then(|o| o.values().next())
+        .cloned()
+        .unwrap_or_default();
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("not a number: {v} from {query}"))
+}
+
+/// Every file under a directory (relative paths), sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
+        if let Ok(rd) = std::fs::read_dir(d) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(base, &p, out);
+                } else if let Ok(rel) = p.strip_prefix(base) {
+                    out.push(rel.display().to_string());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
