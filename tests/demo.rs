@@ -381,14 +381,30 @@ fn generation_is_deterministic_for_a_seed_and_another_place_is_configuration() {
     let b = tempfile::tempdir().expect("tmp");
     let c = tempfile::tempdir().expect("tmp");
     for (dir, seed) in [(&a, "7"), (&b, "7"), (&c, "8")] {
-        ok(marmot(&lake_path(dir)).args(["demo", "generate", "--scale", "0.05", "--seed", seed]));
+        ok(marmot(&lake_path(dir)).args([
+            "demo",
+            "generate",
+            "--scale",
+            "0.05",
+            "--seed",
+            seed,
+            "--no-cube",
+        ]));
     }
     assert_eq!(fingerprint(&lake_path(&a)), fingerprint(&lake_path(&b)));
     assert_ne!(fingerprint(&lake_path(&a)), fingerprint(&lake_path(&c)));
 
     let d = tempfile::tempdir().expect("tmp");
     let lake = lake_path(&d);
-    let out = ok(marmot(&lake).args(["demo", "generate", "--scale", "0.05", "--place", "chorley"]));
+    let out = ok(marmot(&lake).args([
+        "demo",
+        "generate",
+        "--scale",
+        "0.05",
+        "--place",
+        "chorley",
+        "--no-cube",
+    ]));
     assert!(out.contains("Chorley"), "{out}");
     assert_eq!(sql_f64(&lake, "SELECT count(*) FROM geography"), 66.0);
     assert_eq!(
@@ -432,4 +448,18 @@ fn sql_prints_tables_csv_and_json_and_reports_bad_queries() {
         listing.contains("admissions") && listing.contains("demo generator"),
         "{listing}"
     );
+}
+
+#[test]
+fn docs_datasets_md_is_generated_from_the_contracts() {
+    // docs/datasets.md is what partners read; regenerate with
+    // `marmot datasets describe --output docs/datasets.md` after changing a contract.
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = ok(marmot(&dir.path().join("lake")).args(["datasets", "describe"]));
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/datasets.md"
+    ))
+    .expect("docs/datasets.md");
+    assert_eq!(out, committed, "docs/datasets.md is stale: regenerate it");
 }

@@ -35,6 +35,10 @@ struct Cli {
     /// Lake location: a local directory or an object store URL (s3://bucket/prefix).
     #[arg(long, global = true, env = "MARMOT_LAKE", default_value = "./lake")]
     lake: String,
+    /// Directory of query definitions (its `indicators/*.sql`); default `./queries` when it
+    /// exists, else the definitions built into the binary.
+    #[arg(long, global = true, env = "MARMOT_QUERIES")]
+    queries: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,6 +77,9 @@ enum Command {
         /// Output format of the summary.
         #[arg(long, value_enum, default_value = "text")]
         format: SummaryFormat,
+        /// Do not refresh the indicator cube after committing (refresh later with `marmot cube`).
+        #[arg(long)]
+        no_cube: bool,
     },
     /// List datasets, or describe their contracts, or write a template file.
     Datasets {
@@ -90,6 +97,97 @@ enum Command {
         #[arg(long = "at", value_parser = parse_pin)]
         at: Vec<(String, u64)>,
     },
+    /// The indicator catalogue: id, title, measure, polarity, source, breakdowns.
+    Indicators {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: SqlFormat,
+        /// Show one indicator in full, with the SQL behind it.
+        #[arg(long)]
+        show: Option<String>,
+    },
+    /// Values of one indicator by level, period and breakdown, with 95% and 99.8% intervals.
+    Indicator {
+        /// Indicator id (see `marmot indicators`).
+        id: String,
+        /// Level: lsoa, ward, neighbourhood, locality or place.
+        #[arg(long, default_value = "place")]
+        level: String,
+        #[command(flatten)]
+        periods: PeriodArgs,
+        /// Breakdown: imd_quintile, imd_decile, local_imd_quintile, sex or age_band.
+        #[arg(long)]
+        by: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: SqlFormat,
+        /// Compute live even when the indicator cube holds the answer.
+        #[arg(long)]
+        live: bool,
+    },
+    /// Inequality measures of an indicator: values by deprivation quantile, SII, RII and gaps.
+    Inequalities {
+        /// Indicator id.
+        id: String,
+        /// Level of the areas measured (place, locality, neighbourhood...).
+        #[arg(long, default_value = "place")]
+        level: String,
+        #[command(flatten)]
+        periods: PeriodArgs,
+        /// Quantiles: imd_quintile, imd_decile or local_imd_quintile.
+        #[arg(long, default_value = "imd_quintile")]
+        by: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: SqlFormat,
+    },
+    /// The statistical SQL functions available in `marmot sql`.
+    Functions,
+    /// Rebuild the indicator cube where its data changed (done after every ingest anyway).
+    Cube,
+}
+
+/// Which periods to compute.
+#[derive(clap::Args, Clone)]
+struct PeriodArgs {
+    /// A period: 2020-W42, 2020-04, 2020-Q2, FY2020/21 or R12-2020-06 (repeatable).
+    #[arg(long)]
+    period: Vec<String>,
+    /// A series instead: every period of this grain (week, month, quarter, financial_year,
+    /// rolling12) between --from and --to.
+    #[arg(long)]
+    trend: Option<String>,
+    /// First day of the series (YYYY-MM-DD).
+    #[arg(long, requires = "trend")]
+    from: Option<chrono::NaiveDate>,
+    /// Last day of the series (YYYY-MM-DD).
+    #[arg(long, requires = "trend")]
+    to: Option<chrono::NaiveDate>,
+}
+
+impl PeriodArgs {
+    fn periods(&self) -> Result<Vec<marmot_model::Period>> {
+        let mut out: Vec<marmot_model::Period> = self
+            .period
+            .iter()
+            .map(|p| marmot_model::Period::parse(p).map_err(LakeError::from))
+            .collect::<Result<_, _>>()?;
+        if let Some(grain) = &self.trend {
+            let kind = marmot_model::PeriodKind::parse(grain).map_err(LakeError::from)?;
+            let (Some(from), Some(to)) = (self.from, self.to) else {
+                return Err(LakeError::Config("--trend needs --from and --to".into()).into());
+            };
+            out.extend(marmot_model::Period::series(kind, from, to));
+        }
+        if out.is_empty() {
+            return Err(LakeError::Config(
+                "give --period (e.g. --period 2020-Q2) or --trend GRAIN --from DATE --to DATE"
+                    .into(),
+            )
+            .into());
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Subcommand)]
@@ -112,6 +210,9 @@ struct GenerateArgs {
     /// Place to generate for (shipped id or TOML file).
     #[arg(long, env = "MARMOT_PLACE", default_value = "city-and-hackney")]
     place: String,
+    /// Skip building the indicator cube (build it later with `marmot cube`).
+    #[arg(long)]
+    no_cube: bool,
 }
 
 #[derive(Subcommand)]
@@ -282,6 +383,7 @@ async fn run(cli: Cli) -> Result<u8> {
             period,
             force,
             format,
+            no_cube,
         } => {
             let period = period.as_deref().map(Period::parse).transpose()?;
             let pseudo = pseudonymiser()?;
@@ -289,6 +391,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 .or_else(|_| std::env::var("USER"))
                 .unwrap_or_else(|_| "unknown".into());
             let mut worst = exit::OK;
+            let mut committed = false;
             let bar = Bar::new();
             for file in files {
                 let req = IngestRequest {
@@ -302,6 +405,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 };
                 match ingest(&lake, &pseudo, &req, &bar).await {
                     Ok(s) => {
+                        committed |= !s.already_ingested;
                         print_summary(&s, format);
                         if s.rejected > 0 && !s.already_ingested {
                             worst = worst.max(exit::PARTIAL);
@@ -330,9 +434,135 @@ async fn run(cli: Cli) -> Result<u8> {
                     }
                 }
             }
+            if !no_cube && committed {
+                // The data is committed whatever happens here: a failed refresh only means
+                // indicator reads are computed live until `marmot cube` succeeds.
+                if let Err(e) = refresh_cube(&lake, cli.queries.as_deref(), &bar).await {
+                    eprintln!(
+                        "marmot: warning: the data is committed, but the indicator cube was not refreshed: {e:#}"
+                    );
+                }
+            }
             Ok(worst)
         }
         Command::Datasets { action } => datasets(&lake, action).await,
+        Command::Indicators { format, show } => {
+            let all = marmot_engine::load_indicators(cli.queries.as_deref())?;
+            if let Some(id) = show {
+                let ind = find_indicator(&all, &id)?;
+                println!("{} ({})\n\n{}\n", ind.title, ind.id, ind.definition);
+                println!(
+                    "source: {}; measure: {} x {}; polarity: {:?}; grain: {}; disclosure threshold: {}",
+                    ind.source,
+                    ind.measure.name(),
+                    ind.multiplier,
+                    ind.polarity,
+                    ind.grain.name(),
+                    ind.disclosure_threshold
+                );
+                println!(
+                    "breakdowns: {}",
+                    ind.breakdowns
+                        .iter()
+                        .map(|b| b.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                println!("\n{}", ind.sql);
+                return Ok(exit::OK);
+            }
+            print_batches(&[catalogue_batch(&all)?], format)?;
+            Ok(exit::OK)
+        }
+        Command::Indicator {
+            id,
+            level,
+            periods,
+            by,
+            format,
+            live,
+        } => {
+            let all = marmot_engine::load_indicators(cli.queries.as_deref())?;
+            let ind = find_indicator(&all, &id)?;
+            let level = marmot_model::Level::parse(&level).map_err(LakeError::from)?;
+            let by = by
+                .as_deref()
+                .map(marmot_model::Breakdown::parse)
+                .transpose()
+                .map_err(LakeError::from)?;
+            let periods = periods.periods()?;
+            let engine = marmot_engine::Engine::open(&lake, &BTreeMap::new()).await?;
+            let req = marmot_engine::indicators::ValuesRequest { level, periods, by };
+            let cached = if live {
+                None
+            } else {
+                marmot_engine::cube::lookup(&engine, ind, &req).await?
+            };
+            let rows = match cached {
+                Some(rows) => rows,
+                None => {
+                    let reference = marmot_engine::indicators::Reference::load(&engine).await?;
+                    marmot_engine::indicators::values(&engine, &reference, ind, &req).await?
+                }
+            };
+            let batch = marmot_engine::indicators::to_batch(
+                &rows,
+                by,
+                &marmot_engine::indicators::data_version(&engine, ind),
+            )?;
+            print_batches(&[batch], format)?;
+            Ok(exit::OK)
+        }
+        Command::Inequalities {
+            id,
+            level,
+            periods,
+            by,
+            format,
+        } => {
+            let all = marmot_engine::load_indicators(cli.queries.as_deref())?;
+            let ind = find_indicator(&all, &id)?;
+            let level = marmot_model::Level::parse(&level).map_err(LakeError::from)?;
+            let by = marmot_model::Breakdown::parse(&by).map_err(LakeError::from)?;
+            let periods = periods.periods()?;
+            let engine = marmot_engine::Engine::open(&lake, &BTreeMap::new()).await?;
+            let reference = marmot_engine::indicators::Reference::load(&engine).await?;
+            let rows = marmot_engine::inequalities::inequalities(
+                &engine, &reference, ind, level, &periods, by,
+            )
+            .await?;
+            let batch = marmot_engine::inequalities::to_batch(
+                ind,
+                level,
+                by,
+                &rows,
+                &marmot_engine::indicators::data_version(&engine, ind),
+            )?;
+            print_batches(&[batch], format)?;
+            Ok(exit::OK)
+        }
+        Command::Cube => {
+            let report = refresh_cube(&lake, cli.queries.as_deref(), &Bar::new()).await?;
+            for (id, n) in &report.computed {
+                println!("  {id:<40} {n:>9} rows");
+            }
+            println!(
+                "indicator cube: {} recomputed, {} unchanged{}",
+                report.computed.len(),
+                report.unchanged.len(),
+                report
+                    .version
+                    .map(|v| format!(" (version {v})"))
+                    .unwrap_or_default()
+            );
+            Ok(exit::OK)
+        }
+        Command::Functions => {
+            for f in marmot_engine::functions::catalogue() {
+                println!("{}\n    {}\n", f.signature, f.description);
+            }
+            Ok(exit::OK)
+        }
         Command::Sql { query, format, at } => {
             let pins: BTreeMap<String, u64> = at.into_iter().collect();
             let engine = marmot_engine::Engine::open(&lake, &pins).await?;
@@ -388,6 +618,14 @@ async fn demo(lake: &Lake, opts_args: &GenerateArgs, always: bool) -> Result<u8>
             println!("  {t:<16} {rows:>10} rows  (version {v})");
         }
         println!("planted signals: {}{}", lake.url(), report.signals_path);
+        if !opts_args.no_cube {
+            let cube = refresh_cube(lake, None, &Bar::new()).await?;
+            println!(
+                "indicator cube: {} indicators, {} rows",
+                cube.computed.len(),
+                cube.computed.iter().map(|c| c.1).sum::<usize>()
+            );
+        }
         println!("generated in {:.1}s", started.elapsed().as_secs_f64());
     }
     println!("\nTry:");
@@ -504,6 +742,65 @@ async fn datasets(lake: &Lake, action: Option<DatasetsAction>) -> Result<u8> {
             Ok(exit::OK)
         }
     }
+}
+
+async fn refresh_cube(
+    lake: &Lake,
+    queries: Option<&std::path::Path>,
+    bar: &Bar,
+) -> Result<marmot_engine::cube::CubeReport> {
+    let indicators = marmot_engine::load_indicators(queries)?;
+    let engine = marmot_engine::Engine::open(lake, &BTreeMap::new()).await?;
+    Ok(marmot_engine::cube::refresh(&engine, lake, &indicators, bar).await?)
+}
+
+fn find_indicator<'a>(
+    all: &'a [marmot_model::IndicatorDef],
+    id: &str,
+) -> Result<&'a marmot_model::IndicatorDef> {
+    all.iter().find(|i| i.id == id).ok_or_else(|| {
+        LakeError::Config(format!(
+            "unknown indicator '{id}' (see `marmot indicators`; known: {})",
+            all.iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()
+    })
+}
+
+fn catalogue_batch(all: &[marmot_model::IndicatorDef]) -> Result<arrow::record_batch::RecordBatch> {
+    use arrow::array::{ArrayRef, Float64Array, StringArray};
+    use std::sync::Arc;
+    let s = |f: &dyn Fn(&marmot_model::IndicatorDef) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(all.iter().map(f)))
+    };
+    Ok(arrow::record_batch::RecordBatch::try_from_iter(vec![
+        ("id", s(&|i| i.id.clone())),
+        ("title", s(&|i| i.title.clone())),
+        ("source", s(&|i| i.source.clone())),
+        ("measure", s(&|i| i.measure.name().to_string())),
+        (
+            "multiplier",
+            Arc::new(Float64Array::from_iter_values(
+                all.iter().map(|i| i.multiplier),
+            )) as ArrayRef,
+        ),
+        ("polarity", s(&|i| format!("{:?}", i.polarity))),
+        ("grain", s(&|i| i.grain.name().to_string())),
+        (
+            "breakdowns",
+            s(&|i| {
+                i.breakdowns
+                    .iter()
+                    .map(|b| b.name())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }),
+        ),
+        ("definition", s(&|i| i.definition.clone())),
+    ])?)
 }
 
 fn print_summary(s: &IngestSummary, format: SummaryFormat) {

@@ -10,6 +10,10 @@
 //! Lake (object_store + Delta) ──> Engine::open ──> SessionContext ──> SQL ──> Arrow batches
 //! ```
 #![warn(missing_docs)]
+pub mod cube;
+pub mod functions;
+pub mod indicators;
+pub mod inequalities;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,7 +55,7 @@ impl EngineError {
 pub struct TableInfo {
     /// SQL name.
     pub name: String,
-    /// "curated" or "reference".
+    /// "curated", "reference" or "cube".
     pub kind: &'static str,
     /// Delta version registered.
     pub version: u64,
@@ -72,11 +76,16 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         lake.require_manifest().await?;
         // Plain Utf8 strings (not Utf8View) keep results simple for every consumer.
-        let config = SessionConfig::new().with_information_schema(true).set_bool(
-            "datafusion.execution.parquet.schema_force_view_types",
-            false,
-        );
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .set_bool(
+                "datafusion.execution.parquet.schema_force_view_types",
+                false,
+            )
+            // ...and SQL's VARCHAR is Utf8 too (DataFusion 55 maps it to Utf8View by default).
+            .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
         let ctx = SessionContext::new_with_config(config);
+        functions::register_all(&ctx);
         let mut tables = Vec::new();
         let contracts = marmot_model::builtin_contracts().map_err(LakeError::from)?;
         let names = contracts
@@ -86,7 +95,12 @@ impl Engine {
                 REFERENCE_TABLES
                     .iter()
                     .map(|n| (n.to_string(), format!("reference/{n}"), "reference")),
-            );
+            )
+            .chain(std::iter::once((
+                cube::CUBE_TABLE.to_string(),
+                cube::CUBE_PATH.to_string(),
+                "cube",
+            )));
         for (name, rel, kind) in names {
             let Some(table) = lake.load_table(&rel, versions.get(&name).copied()).await? else {
                 continue;
@@ -123,4 +137,30 @@ impl Engine {
         let df = self.ctx.sql(query).await.map_err(EngineError::from_df)?;
         df.collect().await.map_err(EngineError::from_df)
     }
+}
+
+/// Loads indicator definitions: the `.sql` files of `dir/indicators` when a directory is given
+/// (or `./queries` exists), else the shipped ones embedded in the binary. Analysts add an
+/// indicator by adding a file there; no Rust change is needed.
+pub fn load_indicators(
+    dir: Option<&std::path::Path>,
+) -> Result<Vec<marmot_model::IndicatorDef>, EngineError> {
+    let local = std::path::Path::new("queries");
+    let dir = dir.or_else(|| local.join("indicators").is_dir().then_some(local));
+    let Some(dir) = dir else {
+        return marmot_model::builtin_indicators().map_err(|e| EngineError::Lake(e.into()));
+    };
+    let idir = dir.join("indicators");
+    let rd = std::fs::read_dir(&idir)
+        .map_err(|e| EngineError::Lake(LakeError::io(idir.display().to_string(), e)))?;
+    let mut files = Vec::new();
+    for entry in rd.flatten() {
+        let p = entry.path();
+        if p.extension().is_some_and(|e| e == "sql") {
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| EngineError::Lake(LakeError::io(p.display().to_string(), e)))?;
+            files.push((p.display().to_string(), text));
+        }
+    }
+    marmot_model::indicators_from_files(&files).map_err(|e| EngineError::Lake(e.into()))
 }

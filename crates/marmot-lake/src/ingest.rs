@@ -226,17 +226,17 @@ pub async fn ingest(
     let tpath = table_path(&contract.name);
 
     // Same bytes already ingested into this dataset: say so and do nothing.
-    if !req.force {
-        if let Some(table) = lake.load_table(&tpath, None).await? {
-            for c in table_history(&table, &contract.name).await? {
-                let Some(m) = c.marmot else { continue };
-                if m.get("sha256").and_then(|s| s.as_str()) == Some(sha256.as_str()) {
-                    let mut prior: IngestSummary = serde_json::from_value(m)
-                        .map_err(|e| LakeError::Internal(format!("commit metadata: {e}")))?;
-                    prior.already_ingested = true;
-                    prior.table_version = Some(c.version);
-                    return Ok(prior);
-                }
+    if !req.force
+        && let Some(table) = lake.load_table(&tpath, None).await?
+    {
+        for c in table_history(&table, &contract.name).await? {
+            let Some(m) = c.marmot else { continue };
+            if m.get("sha256").and_then(|s| s.as_str()) == Some(sha256.as_str()) {
+                let mut prior: IngestSummary = serde_json::from_value(m)
+                    .map_err(|e| LakeError::Internal(format!("commit metadata: {e}")))?;
+                prior.already_ingested = true;
+                prior.table_version = Some(c.version);
+                return Ok(prior);
             }
         }
     }
@@ -533,10 +533,9 @@ fn may_hold(f: &DataFile, partner: &str, date_col: &str, period: Period) -> bool
     if let (Some(lo), Some(hi)) = (
         get("minValues", PARTNER_COLUMN),
         get("maxValues", PARTNER_COLUMN),
-    ) {
-        if partner < lo.as_str() || partner > hi.as_str() {
-            return false;
-        }
+    ) && (partner < lo.as_str() || partner > hi.as_str())
+    {
+        return false;
     }
     if let (Some(lo), Some(hi)) = (get("minValues", date_col), get("maxValues", date_col)) {
         let (from, to) = (period.from.to_string(), period.to.to_string());

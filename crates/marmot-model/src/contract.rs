@@ -367,7 +367,9 @@ fn example_value(
                 date.to_string()
             }
         }
-        (None, ColumnType::Boolean) => if i % 3 == 0 { "true" } else { "false" }.to_string(),
+        (None, ColumnType::Boolean) => {
+            if i.is_multiple_of(3) { "true" } else { "false" }.to_string()
+        }
         (None, ColumnType::Int32 | ColumnType::Int64) => {
             let lo = c.min.as_ref().and_then(Bound::as_f64).unwrap_or(0.0) as i64;
             let hi = c.max.as_ref().and_then(Bound::as_f64).unwrap_or(100.0) as i64;

@@ -1,7 +1,9 @@
 //! # marmot-model
 //!
 //! The vocabulary every other Marmot crate shares, with no IO: **dataset contracts** (what a
-//! partner must send, column by column), **places** (which local authorities, localities and
+//! partner must send, column by column), **indicator definitions** (`queries/indicators/*.sql`:
+//! metadata and numerator SQL), **periods** (`2020-W42`, `2020-04`, `2020-Q2`, `FY2020/21`,
+//! `R12-2020-06`), **places** (which local authorities, localities and
 //! neighbourhoods a lake covers) and the geography **levels**.
 //!
 //! Contracts and places are data, not code: the shipped ones live in `data/contracts/*.toml` and
@@ -17,6 +19,8 @@
 
 mod contract;
 mod error;
+mod indicator;
+mod period;
 mod place;
 
 pub use contract::{
@@ -24,6 +28,11 @@ pub use contract::{
     builtin_contracts, describe_markdown,
 };
 pub use error::ModelError;
+pub use indicator::{
+    BUILTIN_INDICATORS, Breakdown, DEFAULT_AGE_BANDS, Denominator, DenominatorKind, IndicatorDef,
+    Measure, Polarity, builtin_indicators, indicators_from_files, parse_age_band,
+};
+pub use period::{Period, PeriodKind};
 pub use place::{
     BUILTIN_PLACES, Level, LocalityConfig, NeighbourhoodConfig, PlaceConfig, builtin_place,
 };

@@ -1,0 +1,200 @@
+//! Indicator cube benchmark: a demo lake with about 10 million admission rows
+//! (`MARMOT_BENCH_SCALE`, default 34; plus proportional partner data), then
+//! 1. Marmot: `marmot cube` from scratch — every shipped indicator's numerator SQL, roll-ups to
+//!    five levels, every month, quarter and financial year (and week for weekly indicators),
+//!    breakdowns, denominators, standardisation, confidence intervals and comparisons, written
+//!    to the cube's Delta table;
+//! 2. DuckDB: the same numerator SQL of every indicator over the same Parquet files, grouped by
+//!    LSOA, month, age and sex (numerators only — no roll-up, denominators or statistics);
+//!
+//! Both run in one run, each as its own process, reporting seconds, peak RSS and the ratio.
+//!
+//! Needs `python3` with `duckdb` (`pip install duckdb`). Run:
+//! `cargo bench -p marmot-cli --bench cube`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const MEASURE: &str = r#"
+import resource, subprocess, sys, time
+t = time.perf_counter()
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+dt = time.perf_counter() - t
+if r.returncode != 0:
+    sys.stderr.write(r.stderr.decode())
+    sys.exit(r.returncode)
+print(f"{dt} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+"#;
+
+/// Registers every table's Parquet files as views, then runs each indicator's numerator SQL
+/// grouped like Marmot's numerator query.
+const DUCKDB: &str = r#"
+import duckdb, glob, json, os, sys
+lake, queries = sys.argv[1], json.load(open(sys.argv[2]))
+con = duckdb.connect()
+for kind in ("tables", "reference"):
+    for d in glob.glob(os.path.join(lake, kind, "*")):
+        files = glob.glob(os.path.join(d, "*.parquet"))
+        if files:
+            con.execute(f"CREATE VIEW {os.path.basename(d)} AS SELECT * FROM read_parquet({files!r})")
+rows = 0
+for q in queries:
+    rows += len(con.execute(q).fetchall())
+print(rows, file=sys.stderr)
+"#;
+
+fn measure(args: &[&str], env: &[(&str, &str)]) -> Option<(f64, f64)> {
+    let mut c = Command::new("python3");
+    c.arg("-c")
+        .arg(MEASURE)
+        .args(args)
+        .envs(env.iter().copied());
+    let out = c.output().ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "{} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut it = text.split_whitespace();
+    Some((
+        it.next()?.parse().ok()?,
+        it.next()?.parse::<f64>().ok()? / 1024.0,
+    ))
+}
+
+fn main() {
+    let scale: f64 = std::env::var("MARMOT_BENCH_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(34.0);
+    let work = std::env::var_os("MARMOT_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("marmot-bench"));
+    let lake = work.join(format!("cube-lake-{scale}"));
+    let marmot = env!("CARGO_BIN_EXE_marmot");
+    let key = [("MARMOT_PSEUDONYM_KEY", "bench-key-0123456789abcdef")];
+    let lake_s = lake.display().to_string();
+    if !lake.join("_marmot/lake.json").exists() {
+        eprintln!("generating the demo lake at scale {scale} ...");
+        let out = Command::new(marmot)
+            .envs(key)
+            .args([
+                "--lake",
+                &lake_s,
+                "demo",
+                "generate",
+                "--scale",
+                &scale.to_string(),
+            ])
+            .output()
+            .expect("marmot demo");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(lake.join("cube"));
+    let admissions = Command::new(marmot)
+        .envs(key)
+        .args([
+            "--lake",
+            &lake_s,
+            "sql",
+            "--format",
+            "csv",
+            "SELECT count(*) FROM admissions",
+        ])
+        .output()
+        .expect("count");
+    let rows = String::from_utf8_lossy(&admissions.stdout)
+        .lines()
+        .nth(1)
+        .unwrap_or("?")
+        .to_string();
+
+    eprintln!("building the cube with marmot ...");
+    let m = measure(&[marmot, "--lake", &lake_s, "cube"], &key).expect("marmot cube");
+
+    // The numerator SQL of every shipped indicator, grouped as Marmot groups it.
+    let listing = Command::new(marmot)
+        .args(["indicators", "--format", "json"])
+        .output()
+        .expect("indicators");
+    let ids: Vec<String> = serde_json::from_slice::<serde_json::Value>(&listing.stdout)
+        .expect("json")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v["id"].as_str().map(str::to_string))
+        .collect();
+    let mut queries = Vec::new();
+    for id in &ids {
+        let shown = Command::new(marmot)
+            .args(["indicators", "--show", id])
+            .output()
+            .expect("show");
+        let text = String::from_utf8_lossy(&shown.stdout).to_string();
+        let sql = text
+            .rsplit("\n\n")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let cols = ["age", "sex"]
+            .iter()
+            .map(|c| {
+                if sql.contains(&format!(" {c},")) || sql.contains(&format!(" {c}\n")) {
+                    c.to_string()
+                } else {
+                    format!("NULL AS {c}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        queries.push(format!("SELECT lsoa11cd, date_trunc('month', event_date) AS bucket, {cols}, sum(numerator) AS num FROM ({sql}) s GROUP BY ALL"));
+    }
+    let qfile = work.join("cube-queries.json");
+    std::fs::write(&qfile, serde_json::to_vec(&queries).expect("json")).expect("write queries");
+    eprintln!("running the same numerator SQL with duckdb ...");
+    let d = measure(
+        &[
+            "python3",
+            "-c",
+            DUCKDB,
+            &lake_s,
+            &qfile.display().to_string(),
+        ],
+        &[],
+    );
+
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "\ncube benchmark: demo scale {scale} ({rows} admission rows), {} indicators, {cores} cores",
+        ids.len()
+    );
+    println!("| engine | what | seconds | peak RSS (MiB) |");
+    println!("|---|---|---:|---:|");
+    println!(
+        "| marmot | full cube: numerators, roll-ups, denominators, CIs, breakdowns, comparisons, written to Delta | {:.1} | {:.0} |",
+        m.0, m.1
+    );
+    match d {
+        Some(d) => {
+            println!("| duckdb | numerator SQL only | {:.1} | {:.0} |", d.0, d.1);
+            println!(
+                "\nratio marmot / duckdb: {:.2}x time, {:.2}x peak memory (target: time <= 2x, memory < 4 GiB)",
+                m.0 / d.0,
+                m.1 / d.1
+            );
+        }
+        None => println!("\nduckdb not available (pip install duckdb): no ratio"),
+    }
+}

@@ -1,0 +1,193 @@
+//! Ingest benchmark: a 10-million-row admissions CSV (override with MARMOT_BENCH_ROWS) ingested
+//! by Marmot — every row validated against the contract, identifiers pseudonymised, Parquet and
+//! Delta commit written — beside DuckDB reading the same CSV and writing Parquet, in one run.
+//! Reports seconds, rows/s, MB/s, peak resident memory of each process and the ratio.
+//!
+//! Needs `python3` with the `duckdb` package (`pip install duckdb`); DuckDB is skipped, and the
+//! ratio not reported, when it is missing. Each tool runs as its own process under a small
+//! Python wrapper that reports wall time and the child's peak RSS (getrusage).
+//!
+//! Run: `cargo bench -p marmot-cli --bench ingest` (release profile).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MEASURE: &str = r#"
+import resource, subprocess, sys, time
+t = time.perf_counter()
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+dt = time.perf_counter() - t
+if r.returncode not in (0, 3):
+    sys.stderr.write(r.stderr.decode())
+    sys.exit(r.returncode)
+print(f"{dt} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+"#;
+
+const DUCKDB: &str = r#"
+import duckdb, sys
+duckdb.sql(f"COPY (SELECT * FROM read_csv('{sys.argv[1]}', header=true)) TO '{sys.argv[2]}' (FORMAT parquet, COMPRESSION zstd)")
+"#;
+
+struct Measured {
+    seconds: f64,
+    peak_mib: f64,
+}
+
+fn measure(args: &[&str], env: &[(&str, &str)]) -> Option<Measured> {
+    let mut c = Command::new("python3");
+    c.arg("-c").arg(MEASURE).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "{} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace();
+    let seconds = it.next()?.parse().ok()?;
+    let kib: f64 = it.next()?.parse().ok()?;
+    Some(Measured {
+        seconds,
+        peak_mib: kib / 1024.0,
+    })
+}
+
+/// Writes `rows` admissions rows over the demo place's LSOAs (deterministic, no RNG crate).
+fn write_csv(path: &Path, rows: u64, lsoas: &[String]) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 22, std::fs::File::create(path)?);
+    writeln!(
+        w,
+        "spell_id,patient_id,admission_date,discharge_date,admission_method,primary_diagnosis,age,sex,ethnic_category,lsoa11cd"
+    )?;
+    let codes = [
+        "I21.9", "J44.1", "E11.9", "R10.4", "N39.0", "S72.0", "J18.9", "I50.0", "K35.8", "Z51.1",
+    ];
+    let eth = ["A", "C", "N", "M", "Z", "H", "S", "B"];
+    let start = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).expect("date");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..rows {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let day = start + chrono::Days::new(x % 2280);
+        let los = (x >> 20) % 9;
+        writeln!(
+            w,
+            "SP{i:011},PT{:09},{day},{},{},{},{},{},{},{}",
+            (x >> 8) % 400_000,
+            day + chrono::Days::new(los),
+            if (x >> 30).is_multiple_of(2) {
+                "emergency"
+            } else {
+                "elective"
+            },
+            codes[((x >> 33) % 10) as usize],
+            (x >> 40) % 100,
+            if (x >> 47).is_multiple_of(2) {
+                "female"
+            } else {
+                "male"
+            },
+            eth[((x >> 50) % 8) as usize],
+            lsoas[((x >> 24) % lsoas.len() as u64) as usize],
+        )?;
+    }
+    w.flush()
+}
+
+fn main() {
+    let rows: u64 = std::env::var("MARMOT_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let work = std::env::var_os("MARMOT_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("marmot-bench"));
+    std::fs::create_dir_all(&work).expect("bench dir");
+    let marmot = env!("CARGO_BIN_EXE_marmot");
+    let key = [("MARMOT_PSEUDONYM_KEY", "bench-key-0123456789abcdef")];
+    let lake = work.join("lake");
+    let _ = std::fs::remove_dir_all(&lake);
+    let init = Command::new(marmot)
+        .envs(key)
+        .args(["--lake"])
+        .arg(&lake)
+        .arg("init")
+        .output()
+        .expect("marmot init");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lake.join("_marmot/lake.json")).expect("manifest"))
+            .expect("json");
+    let lsoas: Vec<String> = manifest["lsoas"]
+        .as_array()
+        .expect("lsoas")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+
+    let csv = work.join(format!("admissions_{rows}.csv"));
+    if !csv.exists() {
+        eprintln!("writing {} ...", csv.display());
+        write_csv(&csv, rows, &lsoas).expect("write csv");
+    }
+    let mb = std::fs::metadata(&csv)
+        .map(|m| m.len() as f64 / 1e6)
+        .unwrap_or(0.0);
+    let (csv_s, lake_s) = (csv.display().to_string(), lake.display().to_string());
+    eprintln!("ingesting {rows} rows ({mb:.0} MB) with marmot ...");
+    let m = measure(
+        &[marmot, "--lake", &lake_s, "ingest", "admissions", &csv_s],
+        &key,
+    )
+    .expect("marmot ingest");
+    let out = work.join("duckdb.parquet");
+    eprintln!("copying with duckdb ...");
+    let d = measure(
+        &["python3", "-c", DUCKDB, &csv_s, &out.display().to_string()],
+        &[],
+    );
+
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!("\ningest benchmark: {rows} admissions rows, {mb:.0} MB CSV, {cores} cores");
+    println!("| engine | what | seconds | rows/s | MB/s | peak RSS (MiB) |");
+    println!("|---|---|---:|---:|---:|---:|");
+    let line = |name: &str, what: &str, r: &Measured| {
+        println!(
+            "| {name} | {what} | {:.1} | {:.0} | {:.0} | {:.0} |",
+            r.seconds,
+            rows as f64 / r.seconds,
+            mb / r.seconds,
+            r.peak_mib
+        )
+    };
+    line(
+        "marmot",
+        "validate every row, pseudonymise, Parquet + Delta commit, raw copy",
+        &m,
+    );
+    match d {
+        Some(d) => {
+            line("duckdb", "read CSV, write Parquet (no validation)", &d);
+            println!(
+                "\nratio marmot / duckdb: {:.2}x time, {:.2}x peak memory (target: time <= 1.5x)",
+                m.seconds / d.seconds,
+                m.peak_mib / d.peak_mib
+            );
+        }
+        None => println!("\nduckdb not available (pip install duckdb): no ratio"),
+    }
+}

@@ -1,0 +1,405 @@
+//! The indicator cube: every indicator x level x period x breakdown, materialised as the Delta
+//! table `cube/indicator_values` (registered for SQL as `indicator_values`), each row stamped
+//! with the data version it was computed from.
+//!
+//! - **What it holds.** For each indicator, over the span of its data: every month, quarter and
+//!   financial year (and every ISO week for weekly indicators); all five levels without a
+//!   breakdown; each offered breakdown at place, locality and neighbourhood level (weekly: place).
+//!   Other requests (rolling 12 months, breakdowns of small areas) are computed live.
+//! - **Incremental.** One data file per indicator. A refresh recomputes only indicators whose data
+//!   version (their source table's and the reference tables' Delta versions) changed, and
+//!   replaces their files in one atomic commit.
+//! - **Reads.** [`lookup`] answers a request from the cube when every period asked for is there
+//!   at the current data version; otherwise the caller computes live.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+use marmot_lake::Lake;
+use marmot_lake::ingest::Progress;
+use marmot_lake::store::{self, TableWriter, table_files};
+use marmot_model::{Breakdown, IndicatorDef, Level, Period, PeriodKind};
+use marmot_stats::BenchmarkComparison;
+
+use crate::indicators::{
+    Reference, Templates, ValueRow, ValuesRequest, categories, data_version, fetch_cells,
+    values_from_cells,
+};
+use crate::{Engine, EngineError};
+
+/// Lake path of the cube table.
+pub const CUBE_PATH: &str = "cube/indicator_values";
+/// SQL name of the cube table.
+pub const CUBE_TABLE: &str = "indicator_values";
+
+/// Schema of the cube.
+pub fn cube_schema() -> SchemaRef {
+    let s = |n: &str| Field::new(n, DataType::Utf8, false);
+    let f = |n: &str| Field::new(n, DataType::Float64, true);
+    Arc::new(Schema::new(vec![
+        s("indicator_id"),
+        s("level"),
+        s("area_code"),
+        s("area_name"),
+        s("period"),
+        s("period_kind"),
+        s("breakdown"),
+        s("category"),
+        f("value"),
+        f("lower_95"),
+        f("upper_95"),
+        f("lower_99_8"),
+        f("upper_99_8"),
+        f("numerator"),
+        f("denominator"),
+        s("method"),
+        f("benchmark"),
+        s("comparison"),
+        s("comparison_99_8"),
+        s("judgement"),
+        Field::new("suppressed", DataType::Boolean, false),
+        s("data_version"),
+    ]))
+}
+
+fn batch(
+    rows: &[ValueRow],
+    kinds: &HashMap<String, PeriodKind>,
+    by: Option<Breakdown>,
+    dv: &str,
+) -> Result<RecordBatch, EngineError> {
+    let s = |f: &dyn Fn(&ValueRow) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    let o = |f: &dyn Fn(&ValueRow) -> Option<f64>| -> ArrayRef {
+        Arc::new(Float64Array::from_iter(rows.iter().map(f)))
+    };
+    let cols: Vec<ArrayRef> = vec![
+        s(&|r| r.indicator_id.clone()),
+        s(&|r| r.level.to_string()),
+        s(&|r| r.area_code.clone()),
+        s(&|r| r.area_name.clone()),
+        s(&|r| r.period.clone()),
+        s(&|r| {
+            kinds
+                .get(&r.period)
+                .map(|k| k.name())
+                .unwrap_or("")
+                .to_string()
+        }),
+        s(&|_| by.map(|b| b.name()).unwrap_or("").to_string()),
+        s(&|r| r.category.clone()),
+        o(&|r| r.value),
+        o(&|r| r.ci95.map(|c| c.0)),
+        o(&|r| r.ci95.map(|c| c.1)),
+        o(&|r| r.ci99_8.map(|c| c.0)),
+        o(&|r| r.ci99_8.map(|c| c.1)),
+        o(&|r| Some(r.numerator)),
+        o(&|r| Some(r.denominator)),
+        s(&|r| r.method.clone()),
+        o(&|r| r.benchmark),
+        s(&|r| r.comparison.label().to_string()),
+        s(&|r| r.comparison_99_8.label().to_string()),
+        s(&|r| r.judgement.clone()),
+        Arc::new(BooleanArray::from(
+            rows.iter().map(|r| r.suppressed).collect::<Vec<_>>(),
+        )),
+        s(&|_| dv.to_string()),
+    ];
+    RecordBatch::try_new(cube_schema(), cols).map_err(|e| EngineError::Execution(e.to_string()))
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, Default)]
+pub struct CubeReport {
+    /// Indicators recomputed, with their row counts.
+    pub computed: Vec<(String, usize)>,
+    /// Indicators whose data had not changed.
+    pub unchanged: Vec<String>,
+    /// Cube table version committed (None when nothing changed).
+    pub version: Option<u64>,
+}
+
+/// Data version and files of each indicator in the current cube.
+fn current(files: &[store::DataFile]) -> HashMap<String, (String, Vec<usize>)> {
+    let mut m: HashMap<String, (String, Vec<usize>)> = HashMap::new();
+    for (i, f) in files.iter().enumerate() {
+        let get = |which: &str, col: &str| {
+            f.stats
+                .as_ref()
+                .and_then(|s| s.get(which))
+                .and_then(|v| v.get(col))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        if let (Some(id), Some(dv)) = (
+            get("minValues", "indicator_id"),
+            get("minValues", "data_version"),
+        ) {
+            m.entry(id).or_insert_with(|| (dv, Vec::new())).1.push(i);
+        }
+    }
+    m
+}
+
+async fn span(
+    engine: &Engine,
+    ind: &IndicatorDef,
+) -> Result<Option<(NaiveDate, NaiveDate)>, EngineError> {
+    let b = engine
+        .sql(&format!(
+            "SELECT min(event_date) AS lo, max(event_date) AS hi FROM ({}) AS s",
+            ind.sql
+        ))
+        .await?;
+    let get = |name: &str| {
+        b.first()
+            .and_then(|b| b.column_by_name(name))
+            .and_then(|c| c.as_any().downcast_ref::<arrow::array::Date32Array>())
+            .and_then(|a| {
+                if a.is_valid(0) {
+                    a.value_as_date(0)
+                } else {
+                    None
+                }
+            })
+    };
+    Ok(get("lo").zip(get("hi")))
+}
+
+/// The period groups the cube holds for an indicator over a span (one group per bucket kind).
+pub fn cube_periods(ind: &IndicatorDef, from: NaiveDate, to: NaiveDate) -> Vec<Vec<Period>> {
+    let mut month_based = Vec::new();
+    for kind in [
+        PeriodKind::Month,
+        PeriodKind::Quarter,
+        PeriodKind::FinancialYear,
+    ] {
+        month_based.extend(Period::series(kind, from, to));
+    }
+    let mut groups = vec![month_based];
+    if ind.grain == PeriodKind::Week {
+        groups.push(Period::series(PeriodKind::Week, from, to));
+    }
+    groups
+}
+
+/// Recomputes the cube for indicators whose data changed; one atomic commit.
+pub async fn refresh(
+    engine: &Engine,
+    lake: &Lake,
+    indicators: &[IndicatorDef],
+    progress: &dyn Progress,
+) -> Result<CubeReport, EngineError> {
+    let reference = Reference::load(engine).await?;
+    let existing = lake.load_table(CUBE_PATH, None).await?;
+    let files = match &existing {
+        Some(t) => table_files(t, "indicator_values")?,
+        None => Vec::new(),
+    };
+    let have = current(&files);
+    let mut report = CubeReport::default();
+    let mut adds = Vec::new();
+    let mut removes = Vec::new();
+    let stamp = marmot_lake::ingest::new_ingest_id();
+    progress.begin("indicator cube", indicators.len() as u64);
+    for (k, ind) in indicators.iter().enumerate() {
+        progress.advance_to(k as u64);
+        let dv = data_version(engine, ind);
+        if !engine.tables().iter().any(|t| t.name == ind.source) {
+            continue;
+        }
+        if have.get(&ind.id).is_some_and(|(v, _)| *v == dv) {
+            report.unchanged.push(ind.id.clone());
+            continue;
+        }
+        if let Some((_, idx)) = have.get(&ind.id) {
+            removes.extend(idx.iter().map(|&i| files[i].remove.clone()));
+        }
+        let Some((from, to)) = span(engine, ind).await? else {
+            report.computed.push((ind.id.clone(), 0));
+            continue;
+        };
+        let mut writer = TableWriter::new(
+            lake.table_store(CUBE_PATH),
+            cube_schema(),
+            &format!("{}-{stamp}", ind.id),
+        );
+        let mut rows_written = 0;
+        for group in cube_periods(ind, from, to) {
+            if group.is_empty() {
+                continue;
+            }
+            let weekly = group.iter().all(|p| p.kind == PeriodKind::Week);
+            let kinds: HashMap<String, PeriodKind> =
+                group.iter().map(|p| (p.label.clone(), p.kind)).collect();
+            let cells = fetch_cells(engine, &reference, ind, &group).await?;
+            let mut cache = Templates::default();
+            let mut requests: Vec<(Level, Option<Breakdown>)> =
+                Level::ALL.iter().map(|l| (*l, None)).collect();
+            let breakdown_levels: &[Level] = if weekly {
+                &[Level::Place]
+            } else {
+                &[Level::Place, Level::Locality, Level::Neighbourhood]
+            };
+            for l in breakdown_levels {
+                for b in &ind.breakdowns {
+                    requests.push((*l, Some(*b)));
+                }
+            }
+            for (level, by) in requests {
+                if weekly && level == Level::Lsoa {
+                    continue;
+                }
+                let req = ValuesRequest {
+                    level,
+                    periods: group.clone(),
+                    by,
+                };
+                let rows = values_from_cells(&reference, ind, &cells, &req, &mut cache)?;
+                rows_written += rows.len();
+                writer.write(&batch(&rows, &kinds, by, &dv)?).await?;
+            }
+        }
+        let (a, _) = writer.finish().await?;
+        adds.extend(a);
+        report.computed.push((ind.id.clone(), rows_written));
+    }
+    progress.end();
+    if adds.is_empty() && removes.is_empty() {
+        return Ok(report);
+    }
+    let mut table = lake
+        .open_or_create_table(CUBE_PATH, CUBE_TABLE, &cube_schema())
+        .await?;
+    let meta = serde_json::json!({
+        "cube": {"computed": report.computed.iter().map(|(i, n)| serde_json::json!({"indicator": i, "rows": n})).collect::<Vec<_>>(), "unchanged": report.unchanged.len()}
+    });
+    report.version = Some(store::commit(&mut table, CUBE_TABLE, adds, removes, meta, None).await?);
+    Ok(report)
+}
+
+fn comparison(label: &str) -> BenchmarkComparison {
+    match label {
+        "Higher" => BenchmarkComparison::Higher,
+        "Similar" => BenchmarkComparison::Similar,
+        "Lower" => BenchmarkComparison::Lower,
+        _ => BenchmarkComparison::NotCompared,
+    }
+}
+
+/// Answers a request from the cube, when every requested period is there at the current data
+/// version; `None` means "compute it live".
+pub async fn lookup(
+    engine: &Engine,
+    ind: &IndicatorDef,
+    req: &ValuesRequest,
+) -> Result<Option<Vec<ValueRow>>, EngineError> {
+    if !engine.tables().iter().any(|t| t.name == CUBE_TABLE) {
+        return Ok(None);
+    }
+    let quote = |s: &str| s.replace('\'', "''");
+    let periods: Vec<String> = req
+        .periods
+        .iter()
+        .map(|p| format!("'{}'", quote(&p.label)))
+        .collect();
+    let sql = format!(
+        "SELECT * FROM {CUBE_TABLE} WHERE indicator_id = '{}' AND level = '{}' AND breakdown = '{}' AND data_version = '{}' AND period IN ({}) ORDER BY area_code, period, category",
+        quote(&ind.id),
+        req.level.name(),
+        req.by.map(|b| b.name()).unwrap_or(""),
+        quote(&data_version(engine, ind)),
+        periods.join(", ")
+    );
+    let batches = engine.sql(&sql).await?;
+    let mut rows = Vec::new();
+    for b in &batches {
+        let s = |n: &str| {
+            b.column_by_name(n)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                .ok_or_else(|| EngineError::Execution(format!("cube column {n}")))
+        };
+        let f = |n: &str| {
+            b.column_by_name(n)
+                .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
+                .ok_or_else(|| EngineError::Execution(format!("cube column {n}")))
+        };
+        let (code, name, period, cat, method, cmp, cmp998, judgement) = (
+            s("area_code")?,
+            s("area_name")?,
+            s("period")?,
+            s("category")?,
+            s("method")?,
+            s("comparison")?,
+            s("comparison_99_8")?,
+            s("judgement")?,
+        );
+        let (value, l95, u95, l998, u998, num, den, bench) = (
+            f("value")?,
+            f("lower_95")?,
+            f("upper_95")?,
+            f("lower_99_8")?,
+            f("upper_99_8")?,
+            f("numerator")?,
+            f("denominator")?,
+            f("benchmark")?,
+        );
+        let sup = b
+            .column_by_name("suppressed")
+            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+            .ok_or_else(|| EngineError::Execution("cube column suppressed".into()))?;
+        let opt = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+        for i in 0..b.num_rows() {
+            rows.push(ValueRow {
+                indicator_id: ind.id.clone(),
+                level: req.level.name(),
+                area_code: code.value(i).into(),
+                area_name: name.value(i).into(),
+                period: period.value(i).into(),
+                category: cat.value(i).into(),
+                value: opt(value, i),
+                ci95: opt(l95, i).zip(opt(u95, i)),
+                ci99_8: opt(l998, i).zip(opt(u998, i)),
+                numerator: num.value(i),
+                denominator: den.value(i),
+                method: method.value(i).into(),
+                benchmark: opt(bench, i),
+                comparison: comparison(cmp.value(i)),
+                comparison_99_8: comparison(cmp998.value(i)),
+                judgement: judgement.value(i).into(),
+                suppressed: sup.value(i),
+            });
+        }
+    }
+    let found: std::collections::HashSet<&str> = rows.iter().map(|r| r.period.as_str()).collect();
+    if found.len() != req.periods.len() {
+        return Ok(None);
+    }
+    // Same order as a live computation: period by period, then area and category.
+    let order: HashMap<&str, usize> = req
+        .periods
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.label.as_str(), i))
+        .collect();
+    let cats = categories(ind, req.by);
+    let cat_order = |c: &str| cats.iter().position(|x| x == c);
+    rows.sort_by(|a, b| {
+        (
+            order.get(a.period.as_str()),
+            &a.area_code,
+            cat_order(&a.category),
+        )
+            .cmp(&(
+                order.get(b.period.as_str()),
+                &b.area_code,
+                cat_order(&b.category),
+            ))
+    });
+    Ok(Some(rows))
+}

@@ -1,0 +1,979 @@
+//! Indicator values: an indicator's numerator SQL run by DataFusion, rolled up from LSOAs to
+//! the requested level, divided by its denominator, standardised where the measure asks, with
+//! 95% and 99.8% confidence intervals, a comparison with the parent area (Fingertips method),
+//! breakdowns by deprivation, sex or age, and the data version it came from.
+//!
+//! ```text
+//! numerator SQL ──DataFusion──> cells: LSOA x bucket (week or month, or the whole period) x age x sex
+//!                                 │
+//! reference (geography, IMD, population, ESP2013) ─┤  (loaded once per engine)
+//!                                 v
+//!            per period: area (level) x breakdown category ──> marmot-stats ──> rows
+//! ```
+//! Statistics (named in each row's `method`): crude rates with exact Poisson (fewer than 10
+//! events) or Byar's limits; directly standardised rates with ESP2013 and Dobson limits, not
+//! published below 10 events; proportions with Wilson score limits; counts with exact/Byar's
+//! limits. Comparison: an area is "Higher"/"Lower" than its benchmark when the benchmark lies
+//! outside its 95% interval (and the same at 99.8% in `comparison_99_8`), else "Similar";
+//! translated into Better/Worse by the indicator's polarity.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int32Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use chrono::{Datelike, NaiveDate};
+use marmot_model::{
+    Breakdown, DenominatorKind, IndicatorDef, Level, Measure, Period, PeriodKind, Polarity,
+    parse_age_band,
+};
+use marmot_stats::{
+    BenchmarkComparison, ConfidenceLevel, DsrBand, DsrResult, DualInterval, compare_with_benchmark,
+    crude_rate, dsr, judge, proportion,
+};
+
+use crate::{Engine, EngineError};
+
+/// ESP2013 band index (0-18) of a single year of age.
+fn esp_band(age: u32) -> usize {
+    (age as usize / 5).min(18)
+}
+
+/// One LSOA of the place with everything the engine groups by.
+#[derive(Debug, Clone)]
+pub struct LsoaRef {
+    /// LSOA code.
+    pub code: String,
+    /// LSOA name.
+    pub name: String,
+    /// Ward code and name.
+    pub ward: (String, String),
+    /// Neighbourhood.
+    pub neighbourhood: String,
+    /// Locality.
+    pub locality: String,
+    /// National IMD 2019 rank (1 = most deprived).
+    pub imd_rank: i32,
+    /// National IMD decile.
+    pub imd_decile: i32,
+    /// National IMD quintile.
+    pub imd_quintile: i32,
+    /// Local population-weighted quintile (1 = most deprived fifth of the place's population).
+    pub local_imd_quintile: i32,
+}
+
+/// Reference data held in memory (small: a place has a few hundred LSOAs).
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// The place's LSOAs.
+    pub lsoas: Vec<LsoaRef>,
+    index: HashMap<String, usize>,
+    /// Population: (lsoa index, year) -> [sex 0 male / 1 female][age 0..=90].
+    pop: HashMap<(usize, i32), [[f64; 91]; 2]>,
+    /// ESP2013 weights by band.
+    pub esp: [f64; 19],
+    /// Place name.
+    pub place: String,
+}
+
+async fn rows(engine: &Engine, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
+    engine.sql(sql).await
+}
+
+fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, EngineError> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            EngineError::Execution(format!(
+                "reference column {name} missing or of an unexpected type"
+            ))
+        })
+}
+
+impl Reference {
+    /// Loads geography, IMD, population and ESP2013 from the engine's tables.
+    pub async fn load(engine: &Engine) -> Result<Reference, EngineError> {
+        let geo = rows(
+            engine,
+            "SELECT g.lsoa11cd, g.lsoa11nm, g.ward_code, g.ward_name, g.neighbourhood, g.locality, g.place_name, \
+             CAST(i.imd_rank AS INT) AS imd_rank, CAST(i.imd_decile AS INT) AS imd_decile, CAST(i.imd_quintile AS INT) AS imd_quintile \
+             FROM geography g JOIN imd2019 i USING (lsoa11cd) ORDER BY g.lsoa11cd",
+        )
+        .await?;
+        let mut lsoas = Vec::new();
+        let mut place = String::new();
+        for b in &geo {
+            let s = |n: &str| col::<StringArray>(b, n);
+            let i = |n: &str| col::<Int32Array>(b, n);
+            let (code, name, wc, wn, nb, loc, pl) = (
+                s("lsoa11cd")?,
+                s("lsoa11nm")?,
+                s("ward_code")?,
+                s("ward_name")?,
+                s("neighbourhood")?,
+                s("locality")?,
+                s("place_name")?,
+            );
+            let (rank, dec, quin) = (i("imd_rank")?, i("imd_decile")?, i("imd_quintile")?);
+            for r in 0..b.num_rows() {
+                place = pl.value(r).to_string();
+                lsoas.push(LsoaRef {
+                    code: code.value(r).into(),
+                    name: name.value(r).into(),
+                    ward: (wc.value(r).into(), wn.value(r).into()),
+                    neighbourhood: nb.value(r).into(),
+                    locality: loc.value(r).into(),
+                    imd_rank: rank.value(r),
+                    imd_decile: dec.value(r),
+                    imd_quintile: quin.value(r),
+                    local_imd_quintile: 0,
+                });
+            }
+        }
+        let index: HashMap<String, usize> = lsoas
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.code.clone(), i))
+            .collect();
+        let mut pop: HashMap<(usize, i32), [[f64; 91]; 2]> = HashMap::new();
+        for b in rows(engine, "SELECT lsoa11cd, CAST(year AS INT) AS year, CAST(age AS INT) AS age, sex, CAST(population AS DOUBLE) AS population FROM population").await? {
+            let (l, y, a, s, p) = (col::<StringArray>(&b, "lsoa11cd")?, col::<Int32Array>(&b, "year")?, col::<Int32Array>(&b, "age")?, col::<StringArray>(&b, "sex")?, col::<Float64Array>(&b, "population")?);
+            for r in 0..b.num_rows() {
+                let Some(&li) = index.get(l.value(r)) else { continue };
+                let sex = usize::from(s.value(r) != "male");
+                let age = (a.value(r).clamp(0, 90)) as usize;
+                pop.entry((li, y.value(r))).or_insert([[0.0; 91]; 2])[sex][age] += p.value(r);
+            }
+        }
+        let mut esp = [0.0; 19];
+        for b in rows(
+            engine,
+            "SELECT CAST(age_lower AS INT) AS lo, CAST(weight AS DOUBLE) AS w FROM esp2013",
+        )
+        .await?
+        {
+            let (lo, w) = (col::<Int32Array>(&b, "lo")?, col::<Float64Array>(&b, "w")?);
+            for r in 0..b.num_rows() {
+                esp[esp_band(lo.value(r).max(0) as u32)] = w.value(r);
+            }
+        }
+        let mut reference = Reference {
+            lsoas,
+            index,
+            pop,
+            esp,
+            place,
+        };
+        reference.assign_local_quintiles();
+        Ok(reference)
+    }
+
+    /// Local quintiles: LSOAs ordered by national IMD rank (most deprived first) and cut into
+    /// population-weighted fifths at the midpoint of each LSOA's cumulative population share.
+    fn assign_local_quintiles(&mut self) {
+        let persons: Vec<f64> = (0..self.lsoas.len())
+            .map(|i| self.population(i, 2019, 0, 90, None))
+            .collect();
+        let total: f64 = persons.iter().sum();
+        let mut order: Vec<usize> = (0..self.lsoas.len()).collect();
+        order.sort_by_key(|&i| (self.lsoas[i].imd_rank, self.lsoas[i].code.clone()));
+        let mut cum = 0.0;
+        for i in order {
+            let mid = (cum + persons[i] / 2.0) / total.max(1.0);
+            cum += persons[i];
+            self.lsoas[i].local_imd_quintile = ((mid * 5.0).floor() as i32 + 1).clamp(1, 5);
+        }
+    }
+
+    /// Population of an LSOA in a mid-year, ages `lo..=hi` (90 = 90+), one sex (0/1) or both.
+    pub fn population(&self, lsoa: usize, year: i32, lo: u32, hi: u32, sex: Option<usize>) -> f64 {
+        let Some(p) = self.pop.get(&(lsoa, year)) else {
+            return 0.0;
+        };
+        let sexes: &[usize] = match sex {
+            Some(0) => &[0],
+            Some(_) => &[1],
+            None => &[0, 1],
+        };
+        sexes
+            .iter()
+            .map(|&s| {
+                (lo.min(90)..=hi.min(90))
+                    .map(|a| p[s][a as usize])
+                    .sum::<f64>()
+            })
+            .sum()
+    }
+
+    /// The mid-year estimate used for a period: the year of its midpoint, within the years shipped.
+    pub fn year_for(&self, period: &Period) -> i32 {
+        let mid = period.start + chrono::Days::new((period.days() / 2) as u64);
+        let years: Vec<i32> = {
+            let mut y: Vec<i32> = self.pop.keys().map(|k| k.1).collect();
+            y.sort();
+            y.dedup();
+            y
+        };
+        let want = mid.year();
+        years
+            .iter()
+            .copied()
+            .min_by_key(|y| (y - want).abs())
+            .unwrap_or(want)
+    }
+
+    /// The area (code, name) of an LSOA at a level.
+    pub fn area(&self, lsoa: usize, level: Level) -> (String, String) {
+        let l = &self.lsoas[lsoa];
+        match level {
+            Level::Lsoa => (l.code.clone(), l.name.clone()),
+            Level::Ward => l.ward.clone(),
+            Level::Neighbourhood => (l.neighbourhood.clone(), l.neighbourhood.clone()),
+            Level::Locality => (l.locality.clone(), l.locality.clone()),
+            Level::Place => (self.place.clone(), self.place.clone()),
+        }
+    }
+}
+
+/// The parent level an area is compared with.
+pub fn parent_level(level: Level) -> Option<Level> {
+    match level {
+        Level::Lsoa => Some(Level::Ward),
+        Level::Ward => Some(Level::Locality),
+        Level::Neighbourhood | Level::Locality => Some(Level::Place),
+        Level::Place => None,
+    }
+}
+
+/// One aggregated numerator cell.
+#[derive(Debug, Clone)]
+struct Cell {
+    lsoa: usize,
+    bucket: NaiveDate,
+    age: Option<u32>,
+    sex: Option<usize>,
+    age_band: Option<String>,
+    num: f64,
+    den: f64,
+}
+
+/// What the numerator SQL provides.
+#[derive(Debug, Clone, Copy, Default)]
+struct Provided {
+    age: bool,
+    sex: bool,
+    age_band: bool,
+    denominator: bool,
+}
+
+async fn provided(engine: &Engine, ind: &IndicatorDef) -> Result<Provided, EngineError> {
+    let df = engine
+        .context()
+        .sql(&ind.sql)
+        .await
+        .map_err(|e| EngineError::Query(format!("indicator {}: {e}", ind.id)))?;
+    let schema = df.schema();
+    let has = |n: &str| schema.fields().iter().any(|f| f.name() == n);
+    for need in ["lsoa11cd", "event_date", "numerator"] {
+        if !has(need) {
+            return Err(EngineError::Query(format!(
+                "indicator {}: its SQL must return a column named {need}",
+                ind.id
+            )));
+        }
+    }
+    Ok(Provided {
+        age: has("age"),
+        sex: has("sex"),
+        age_band: has("age_band"),
+        denominator: has("denominator"),
+    })
+}
+
+/// Bucket of the numerator query: by week, by month, or one bucket for the whole range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Bucket {
+    Week,
+    Month,
+    Whole,
+}
+
+async fn fetch(
+    engine: &Engine,
+    ind: &IndicatorDef,
+    from: NaiveDate,
+    to: NaiveDate,
+    bucket: Bucket,
+    reference: &Reference,
+) -> Result<(Vec<Cell>, Provided), EngineError> {
+    let p = provided(engine, ind).await?;
+    let bucket_expr = match bucket {
+        Bucket::Week => {
+            "CAST(date_trunc('week', CAST(event_date AS TIMESTAMP)) AS DATE)".to_string()
+        }
+        Bucket::Month => {
+            "CAST(date_trunc('month', CAST(event_date AS TIMESTAMP)) AS DATE)".to_string()
+        }
+        Bucket::Whole => format!("DATE '{from}'"),
+    };
+    // Project first (optional columns as typed NULLs), then group by column names.
+    let sql = format!(
+        "SELECT lsoa11cd, bucket, age, sex, age_band, SUM(num) AS num, SUM(den) AS den FROM ( \
+           SELECT lsoa11cd, {bucket_expr} AS bucket, {age} AS age, {sex} AS sex, {band} AS age_band, \
+                  CAST(numerator AS DOUBLE) AS num, {den} AS den \
+           FROM ({inner}) AS s WHERE event_date >= DATE '{from}' AND event_date <= DATE '{to}') AS t \
+         GROUP BY lsoa11cd, bucket, age, sex, age_band",
+        age = if p.age {
+            "CAST(age AS INT)"
+        } else {
+            "CAST(NULL AS INT)"
+        },
+        sex = if p.sex {
+            "CAST(sex AS VARCHAR)"
+        } else {
+            "CAST(NULL AS VARCHAR)"
+        },
+        band = if p.age_band {
+            "CAST(age_band AS VARCHAR)"
+        } else {
+            "CAST(NULL AS VARCHAR)"
+        },
+        den = if p.denominator {
+            "CAST(denominator AS DOUBLE)"
+        } else {
+            "CAST(0 AS DOUBLE)"
+        },
+        inner = ind.sql,
+    );
+    let batches = engine.sql(&sql).await.map_err(|e| match e {
+        EngineError::Query(m) => EngineError::Query(format!("indicator {}: {m}", ind.id)),
+        other => other,
+    })?;
+    let mut cells = Vec::new();
+    for b in &batches {
+        let l = col::<StringArray>(b, "lsoa11cd")?;
+        let bk = b
+            .column_by_name("bucket")
+            .and_then(|c| c.as_any().downcast_ref::<arrow::array::Date32Array>())
+            .ok_or_else(|| EngineError::Execution("bucket".into()))?;
+        let age = col::<Int32Array>(b, "age")?;
+        let sex = col::<StringArray>(b, "sex")?;
+        let band = col::<StringArray>(b, "age_band")?;
+        let num = col::<Float64Array>(b, "num")?;
+        let den = col::<Float64Array>(b, "den")?;
+        for r in 0..b.num_rows() {
+            // Rows outside the place's geography cannot be attributed to an area.
+            let Some(&lsoa) = reference.index.get(l.value(r)) else {
+                continue;
+            };
+            let Some(bucket) = bk.value_as_date(r) else {
+                continue;
+            };
+            cells.push(Cell {
+                lsoa,
+                bucket,
+                age: age.is_valid(r).then(|| age.value(r).clamp(0, 120) as u32),
+                sex: if sex.is_valid(r) {
+                    match sex.value(r) {
+                        "male" => Some(0),
+                        "female" => Some(1),
+                        _ => None,
+                    }
+                } else {
+                    None
+                },
+                age_band: band.is_valid(r).then(|| band.value(r).to_string()),
+                num: if num.is_valid(r) { num.value(r) } else { 0.0 },
+                den: if den.is_valid(r) { den.value(r) } else { 0.0 },
+            });
+        }
+    }
+    Ok((cells, p))
+}
+
+/// A request for indicator values.
+#[derive(Debug, Clone)]
+pub struct ValuesRequest {
+    /// Geography level.
+    pub level: Level,
+    /// Periods (each computed separately).
+    pub periods: Vec<Period>,
+    /// Optional breakdown.
+    pub by: Option<Breakdown>,
+}
+
+/// One computed value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueRow {
+    /// Indicator id.
+    pub indicator_id: String,
+    /// Level name.
+    pub level: &'static str,
+    /// Area code.
+    pub area_code: String,
+    /// Area name.
+    pub area_name: String,
+    /// Period label.
+    pub period: String,
+    /// Breakdown category (empty without a breakdown).
+    pub category: String,
+    /// Value (None when the method publishes none).
+    pub value: Option<f64>,
+    /// 95% interval.
+    pub ci95: Option<(f64, f64)>,
+    /// 99.8% interval.
+    pub ci99_8: Option<(f64, f64)>,
+    /// Numerator.
+    pub numerator: f64,
+    /// Denominator (population, or the dataset's denominator).
+    pub denominator: f64,
+    /// Method and statistic.
+    pub method: String,
+    /// Benchmark value compared with.
+    pub benchmark: Option<f64>,
+    /// Comparison with the benchmark at 95%.
+    pub comparison: BenchmarkComparison,
+    /// Comparison at 99.8%.
+    pub comparison_99_8: BenchmarkComparison,
+    /// Better / Similar / Worse by polarity (95%).
+    pub judgement: String,
+    /// Numerator between 1 and the disclosure threshold minus one.
+    pub suppressed: bool,
+}
+
+/// Accumulated numerators and population of one area x category (internal).
+#[derive(Debug, Clone, Default)]
+pub struct Acc {
+    num_by_band: [f64; 19],
+    pop_by_band: [f64; 19],
+    num: f64,
+    den: f64,
+}
+
+fn stats_polarity(p: Polarity) -> marmot_stats::Polarity {
+    match p {
+        Polarity::HigherIsBetter => marmot_stats::Polarity::HigherIsBetter,
+        Polarity::LowerIsBetter => marmot_stats::Polarity::LowerIsBetter,
+        Polarity::NoJudgement => marmot_stats::Polarity::NoJudgement,
+    }
+}
+
+/// The value, intervals and method label of one accumulator.
+fn measure(
+    ind: &IndicatorDef,
+    acc: &Acc,
+    within_age_band: bool,
+) -> (Option<f64>, Option<DualInterval>, String, f64) {
+    let dual = |d: marmot_stats::Result<DualInterval>| d.ok();
+    match ind.measure {
+        Measure::Proportion => match proportion(acc.num, acc.den, ind.multiplier) {
+            Ok(p) => (
+                Some(p.value),
+                dual(p.dual_ci()),
+                format!("{}; {}", p.statistic_label(), p.method_label()),
+                acc.den,
+            ),
+            Err(_) => (None, None, "proportion: no denominator".into(), acc.den),
+        },
+        Measure::Dsr if !within_age_band => {
+            let bands: Vec<DsrBand> = (0..19)
+                .map(|b| DsrBand {
+                    count: Some(acc.num_by_band[b]),
+                    population: acc.pop_by_band[b],
+                    standard_population: ind_esp(b),
+                })
+                .collect();
+            let pop: f64 = acc.pop_by_band.iter().sum();
+            if acc.pop_by_band.iter().any(|p| *p <= 0.0) {
+                return (None, None, "dsr: an age band has no population".into(), pop);
+            }
+            match dsr(&bands, ind.multiplier) {
+                Ok(DsrResult::Published(e)) => (
+                    Some(e.value),
+                    dual(e.dual_ci()),
+                    format!("{}; {}", e.statistic_label(), e.method.label()),
+                    pop,
+                ),
+                Ok(r) => (None, None, r.statistic_label(), pop),
+                Err(e) => (None, None, format!("dsr: {e}"), pop),
+            }
+        }
+        Measure::CrudeRate | Measure::Dsr => {
+            let pop: f64 = acc.pop_by_band.iter().sum();
+            match crude_rate(acc.num, pop, ind.multiplier) {
+                Ok(r) => {
+                    let label = if ind.measure == Measure::Dsr {
+                        " (crude within the age band)"
+                    } else {
+                        ""
+                    };
+                    (
+                        Some(r.value),
+                        dual(r.dual_ci()),
+                        format!("{}; {}{label}", r.statistic_label(), r.method.label()),
+                        pop,
+                    )
+                }
+                Err(_) => (None, None, "crude rate: no population".into(), pop),
+            }
+        }
+        Measure::Count => {
+            let ci = DualInterval::try_from_fn(|l| {
+                marmot_stats::ci::poisson_count_interval(acc.num, l).map(|(i, _)| i)
+            })
+            .ok();
+            (
+                Some(acc.num),
+                ci,
+                format!(
+                    "count; {}",
+                    marmot_stats::PoissonMethod::for_count(acc.num).label()
+                ),
+                acc.den,
+            )
+        }
+    }
+}
+
+/// ESP2013 weights (the standard population is fixed; kept here so the measure needs no reference).
+fn ind_esp(band: usize) -> f64 {
+    marmot_stats::ESP2013.get(band).copied().unwrap_or(0.0)
+}
+
+/// The category of a cell under a breakdown, or None when the cell has no such attribute.
+fn category(ind: &IndicatorDef, by: Option<Breakdown>, c: &Cell, r: &Reference) -> Option<String> {
+    let l = &r.lsoas[c.lsoa];
+    Some(match by {
+        None => String::new(),
+        Some(Breakdown::ImdQuintile) => l.imd_quintile.to_string(),
+        Some(Breakdown::ImdDecile) => l.imd_decile.to_string(),
+        Some(Breakdown::LocalImdQuintile) => l.local_imd_quintile.to_string(),
+        Some(Breakdown::Sex) => ["male", "female"][c.sex?].to_string(),
+        Some(Breakdown::AgeBand) => match (&c.age_band, c.age) {
+            (Some(b), _) => b.clone(),
+            (None, Some(a)) => ind
+                .age_bands
+                .iter()
+                // The top band (ending at 90) is open: it takes every older age too.
+                .find(|b| {
+                    parse_age_band(b).is_some_and(|(lo, hi)| a >= lo && (a <= hi || hi == 90))
+                })?
+                .clone(),
+            _ => return None,
+        },
+    })
+}
+
+/// The categories a breakdown has (for denominators), with the LSOA / sex / age filter of each.
+pub(crate) fn categories(ind: &IndicatorDef, by: Option<Breakdown>) -> Vec<String> {
+    match by {
+        None => vec![String::new()],
+        Some(Breakdown::ImdQuintile | Breakdown::LocalImdQuintile) => {
+            (1..=5).map(|q| q.to_string()).collect()
+        }
+        Some(Breakdown::ImdDecile) => (1..=10).map(|q| q.to_string()).collect(),
+        Some(Breakdown::Sex) => vec!["male".into(), "female".into()],
+        Some(Breakdown::AgeBand) => ind.age_bands.clone(),
+    }
+}
+
+/// Numerator cells of one indicator over a date range, indexed by bucket start.
+#[derive(Debug, Clone)]
+pub struct Cells {
+    by_bucket: BTreeMap<NaiveDate, Vec<Cell>>,
+    provided: Provided,
+    bucket: Bucket,
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+impl Cells {
+    fn in_period(&self, p: &Period) -> impl Iterator<Item = &Cell> {
+        self.by_bucket
+            .range(p.start..=p.end)
+            .flat_map(|(_, v)| v.iter())
+    }
+
+    /// Whether these cells can answer a period exactly (its bounds align with the buckets).
+    fn answers(&self, p: &Period) -> bool {
+        p.start >= self.from
+            && p.end <= self.to
+            && match self.bucket {
+                Bucket::Whole => p.start == self.from && p.end == self.to,
+                Bucket::Week => p.kind == PeriodKind::Week,
+                Bucket::Month => p.kind != PeriodKind::Week,
+            }
+    }
+}
+
+/// Fetches the numerator cells that `periods` need: one bucket for a single period, weekly
+/// buckets for weeks, monthly buckets for month-based periods (months, quarters, financial
+/// years, rolling 12 months). One DataFusion query.
+pub async fn fetch_cells(
+    engine: &Engine,
+    reference: &Reference,
+    ind: &IndicatorDef,
+    periods: &[Period],
+) -> Result<Cells, EngineError> {
+    let from = periods.iter().map(|p| p.start).min().unwrap_or_default();
+    let to = periods.iter().map(|p| p.end).max().unwrap_or_default();
+    let bucket = if periods.len() == 1 {
+        Bucket::Whole
+    } else if periods.iter().all(|p| p.kind == PeriodKind::Week) {
+        Bucket::Week
+    } else if periods.iter().all(|p| p.kind != PeriodKind::Week) {
+        Bucket::Month
+    } else {
+        return Err(EngineError::Query(
+            "the periods of one request must be all weeks or all month-based".into(),
+        ));
+    };
+    let (cells, provided) = fetch(engine, ind, from, to, bucket, reference).await?;
+    let mut by_bucket: BTreeMap<NaiveDate, Vec<Cell>> = BTreeMap::new();
+    for c in cells {
+        by_bucket.entry(c.bucket).or_default().push(c);
+    }
+    Ok(Cells {
+        by_bucket,
+        provided,
+        bucket,
+        from,
+        to,
+    })
+}
+
+/// Computes values of one indicator (one query, then arithmetic). Errors when the breakdown is
+/// not offered.
+pub async fn values(
+    engine: &Engine,
+    reference: &Reference,
+    ind: &IndicatorDef,
+    req: &ValuesRequest,
+) -> Result<Vec<ValueRow>, EngineError> {
+    check_breakdown(ind, req.by)?;
+    if req.periods.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cells = fetch_cells(engine, reference, ind, &req.periods).await?;
+    let mut cache = Templates::default();
+    values_from_cells(reference, ind, &cells, req, &mut cache)
+}
+
+fn check_breakdown(ind: &IndicatorDef, by: Option<Breakdown>) -> Result<(), EngineError> {
+    match by {
+        Some(b) if !ind.offers(b) => Err(EngineError::Query(format!(
+            "indicator {} has no breakdown '{}' (it offers: {})",
+            ind.id,
+            b.name(),
+            if ind.breakdowns.is_empty() {
+                "none".into()
+            } else {
+                ind.breakdowns
+                    .iter()
+                    .map(|b| b.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Denominator templates (population by area x category x ESP band), cached per
+/// (level, breakdown, year) because they do not depend on the period otherwise.
+#[derive(Default)]
+pub struct Templates(HashMap<(Level, Option<Breakdown>, i32), Template>);
+
+type Template = BTreeMap<(String, usize), (String, Acc)>;
+
+/// Values from cells already fetched (see [`fetch_cells`]); `cache` may be shared between calls
+/// for the same indicator.
+pub fn values_from_cells(
+    reference: &Reference,
+    ind: &IndicatorDef,
+    cells: &Cells,
+    req: &ValuesRequest,
+    cache: &mut Templates,
+) -> Result<Vec<ValueRow>, EngineError> {
+    check_breakdown(ind, req.by)?;
+    if req.by == Some(Breakdown::Sex) && !cells.provided.sex {
+        return Err(EngineError::Query(format!(
+            "indicator {}: its SQL has no sex column",
+            ind.id
+        )));
+    }
+    let mut out = Vec::new();
+    for period in &req.periods {
+        if !cells.answers(period) {
+            return Err(EngineError::Execution(format!(
+                "internal: cells do not cover period {period}"
+            )));
+        }
+        let in_period: Vec<&Cell> = cells.in_period(period).collect();
+        let area_rows =
+            compute_level(reference, ind, &in_period, period, req.level, req.by, cache)?;
+        // Benchmarks: a breakdown category is compared with its area's overall value; an area
+        // without breakdown with its parent area (the place: with the England value, if any).
+        let bench: HashMap<String, Option<f64>> = if req.by.is_some() {
+            compute_level(reference, ind, &in_period, period, req.level, None, cache)?
+                .into_iter()
+                .map(|r| (r.area_code.clone(), r.value))
+                .collect()
+        } else if let Some(parent) = parent_level(req.level) {
+            let parents: HashMap<String, Option<f64>> =
+                compute_level(reference, ind, &in_period, period, parent, None, cache)?
+                    .into_iter()
+                    .map(|r| (r.area_code.clone(), r.value))
+                    .collect();
+            let mut m = HashMap::new();
+            for i in 0..reference.lsoas.len() {
+                let (a, _) = reference.area(i, req.level);
+                let (p, _) = reference.area(i, parent);
+                m.entry(a)
+                    .or_insert_with(|| parents.get(&p).copied().flatten());
+            }
+            m
+        } else {
+            area_rows
+                .iter()
+                .map(|r| (r.area_code.clone(), ind.england_value))
+                .collect()
+        };
+        for mut r in area_rows {
+            r.benchmark = bench.get(&r.area_code).copied().flatten();
+            let ci = |c: Option<(f64, f64)>| c.map(|(l, u)| marmot_stats::Interval::new(l, u));
+            r.comparison = compare_with_benchmark(ci(r.ci95), r.benchmark)
+                .unwrap_or(BenchmarkComparison::NotCompared);
+            r.comparison_99_8 = compare_with_benchmark(ci(r.ci99_8), r.benchmark)
+                .unwrap_or(BenchmarkComparison::NotCompared);
+            r.judgement = judge(r.comparison, stats_polarity(ind.polarity))
+                .label()
+                .to_string();
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+fn template(
+    reference: &Reference,
+    ind: &IndicatorDef,
+    level: Level,
+    by: Option<Breakdown>,
+    year: i32,
+) -> Template {
+    let cats = categories(ind, by);
+    let mut accs: Template = BTreeMap::new();
+    let den = &ind.denominator;
+    let (amin, amax) = (den.age_min.unwrap_or(0), den.age_max.unwrap_or(90));
+    let den_sex = den.sex.as_deref().map(|s| usize::from(s != "male"));
+    for (li, l) in reference.lsoas.iter().enumerate() {
+        let (code, name) = reference.area(li, level);
+        for (ci, cat) in cats.iter().enumerate() {
+            let entry = accs
+                .entry((code.clone(), ci))
+                .or_insert_with(|| (name.clone(), Acc::default()));
+            if den.kind != DenominatorKind::Population {
+                continue;
+            }
+            // Which LSOAs, sexes and ages the category's population covers.
+            let lsoa_in = match by {
+                Some(Breakdown::ImdQuintile) => l.imd_quintile.to_string() == *cat,
+                Some(Breakdown::ImdDecile) => l.imd_decile.to_string() == *cat,
+                Some(Breakdown::LocalImdQuintile) => l.local_imd_quintile.to_string() == *cat,
+                _ => true,
+            };
+            if !lsoa_in {
+                continue;
+            }
+            let sex = match by {
+                Some(Breakdown::Sex) => Some(usize::from(cat != "male")),
+                _ => den_sex,
+            };
+            let (mut lo, mut hi) = (amin, amax);
+            if by == Some(Breakdown::AgeBand) {
+                let (blo, bhi) = parse_age_band(cat).unwrap_or((0, 90));
+                lo = lo.max(blo);
+                hi = hi.min(bhi);
+            }
+            if lo > hi {
+                continue;
+            }
+            for age in lo..=hi {
+                entry.1.pop_by_band[esp_band(age)] += reference.population(li, year, age, age, sex);
+            }
+        }
+    }
+    accs
+}
+
+fn compute_level(
+    reference: &Reference,
+    ind: &IndicatorDef,
+    cells: &[&Cell],
+    period: &Period,
+    level: Level,
+    by: Option<Breakdown>,
+    cache: &mut Templates,
+) -> Result<Vec<ValueRow>, EngineError> {
+    let year = reference.year_for(period);
+    let cats = categories(ind, by);
+    let mut accs = cache
+        .0
+        .entry((level, by, year))
+        .or_insert_with(|| template(reference, ind, level, by, year))
+        .clone();
+    let den = &ind.denominator;
+    let (amin, amax) = (den.age_min.unwrap_or(0), den.age_max.unwrap_or(90));
+    let cat_index: HashMap<&str, usize> = cats
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    for c in cells {
+        // A DSR needs the age of every event: sources of DSR indicators require it.
+        if ind.measure == Measure::Dsr && c.age.is_none() {
+            continue;
+        }
+        // Events outside the denominator's ages are outside the indicator.
+        if let Some(a) = c.age
+            && (a < amin || (amax < 90 && a > amax))
+        {
+            continue;
+        }
+        let Some(cat) = category(ind, by, c, reference) else {
+            continue;
+        };
+        let Some(&ci) = cat_index.get(cat.as_str()) else {
+            continue;
+        };
+        let (code, _) = reference.area(c.lsoa, level);
+        if let Some((_, acc)) = accs.get_mut(&(code, ci)) {
+            acc.num += c.num;
+            acc.den += c.den;
+            if let Some(a) = c.age {
+                acc.num_by_band[esp_band(a)] += c.num;
+            }
+        }
+    }
+    let threshold = ind.disclosure_threshold as f64;
+    Ok(accs
+        .into_iter()
+        .map(|((code, ci), (name, acc))| {
+            let (value, dual, method, denominator) =
+                measure(ind, &acc, by == Some(Breakdown::AgeBand));
+            ValueRow {
+                indicator_id: ind.id.clone(),
+                level: level.name(),
+                area_code: code,
+                area_name: name,
+                period: period.label.clone(),
+                category: cats[ci].clone(),
+                value,
+                ci95: dual.map(|d| (d.ci95.lower, d.ci95.upper)),
+                ci99_8: dual.map(|d| (d.ci99_8.lower, d.ci99_8.upper)),
+                numerator: acc.num,
+                denominator,
+                method,
+                benchmark: None,
+                comparison: BenchmarkComparison::NotCompared,
+                comparison_99_8: BenchmarkComparison::NotCompared,
+                judgement: String::new(),
+                suppressed: acc.num > 0.0 && acc.num < threshold,
+            }
+        })
+        .collect())
+}
+
+/// The rows as an Arrow batch with the documented columns: `indicator_id, level, area_code,
+/// area_name, period, [breakdown], value, lower_95, upper_95, lower_99_8, upper_99_8, numerator,
+/// denominator, method, benchmark, comparison, comparison_99_8, judgement, suppressed,
+/// data_version`.
+pub fn to_batch(
+    rows: &[ValueRow],
+    by: Option<Breakdown>,
+    data_version: &str,
+) -> Result<RecordBatch, EngineError> {
+    let s = |f: &dyn Fn(&ValueRow) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    let o = |f: &dyn Fn(&ValueRow) -> Option<f64>| -> ArrayRef {
+        Arc::new(Float64Array::from_iter(rows.iter().map(f)))
+    };
+    let mut fields = vec![
+        Field::new("indicator_id", DataType::Utf8, false),
+        Field::new("level", DataType::Utf8, false),
+        Field::new("area_code", DataType::Utf8, false),
+        Field::new("area_name", DataType::Utf8, false),
+        Field::new("period", DataType::Utf8, false),
+    ];
+    let mut cols: Vec<ArrayRef> = vec![
+        s(&|r| r.indicator_id.clone()),
+        s(&|r| r.level.to_string()),
+        s(&|r| r.area_code.clone()),
+        s(&|r| r.area_name.clone()),
+        s(&|r| r.period.clone()),
+    ];
+    if let Some(b) = by {
+        fields.push(Field::new(b.name(), DataType::Utf8, false));
+        cols.push(s(&|r| r.category.clone()));
+    }
+    for (name, nullable) in [
+        ("value", true),
+        ("lower_95", true),
+        ("upper_95", true),
+        ("lower_99_8", true),
+        ("upper_99_8", true),
+        ("numerator", false),
+        ("denominator", false),
+    ] {
+        fields.push(Field::new(name, DataType::Float64, nullable));
+    }
+    cols.push(o(&|r| r.value));
+    cols.push(o(&|r| r.ci95.map(|c| c.0)));
+    cols.push(o(&|r| r.ci95.map(|c| c.1)));
+    cols.push(o(&|r| r.ci99_8.map(|c| c.0)));
+    cols.push(o(&|r| r.ci99_8.map(|c| c.1)));
+    cols.push(o(&|r| Some(r.numerator)));
+    cols.push(o(&|r| Some(r.denominator)));
+    fields.push(Field::new("method", DataType::Utf8, false));
+    cols.push(s(&|r| r.method.clone()));
+    fields.push(Field::new("benchmark", DataType::Float64, true));
+    cols.push(o(&|r| r.benchmark));
+    for name in ["comparison", "comparison_99_8", "judgement"] {
+        fields.push(Field::new(name, DataType::Utf8, false));
+    }
+    cols.push(s(&|r| r.comparison.label().to_string()));
+    cols.push(s(&|r| r.comparison_99_8.label().to_string()));
+    cols.push(s(&|r| r.judgement.clone()));
+    fields.push(Field::new("suppressed", DataType::Boolean, false));
+    cols.push(Arc::new(BooleanArray::from(
+        rows.iter().map(|r| r.suppressed).collect::<Vec<_>>(),
+    )));
+    fields.push(Field::new("data_version", DataType::Utf8, false));
+    cols.push(s(&|_| data_version.to_string()));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .map_err(|e| EngineError::Execution(e.to_string()))
+}
+
+/// The data version an indicator's values come from: the Delta versions of its source table
+/// and of the reference tables, e.g. `admissions@3;geography@1;imd2019@1;population@1`.
+pub fn data_version(engine: &Engine, ind: &IndicatorDef) -> String {
+    let mut parts: Vec<String> = engine
+        .tables()
+        .iter()
+        .filter(|t| {
+            t.name == ind.source
+                || matches!(t.name.as_str(), "geography" | "imd2019" | "population")
+        })
+        .map(|t| format!("{}@{}", t.name, t.version))
+        .collect();
+    parts.sort();
+    parts.join(";")
+}
+
+/// Confidence levels reported everywhere.
+pub fn levels() -> [ConfidenceLevel; 2] {
+    [ConfidenceLevel::P95, ConfidenceLevel::P99_8]
+}

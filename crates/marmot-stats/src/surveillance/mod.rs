@@ -1,0 +1,43 @@
+//! Outbreak and early-warning detection for weekly surveillance counts.
+//!
+//! Pure-Rust re-implementations of algorithms of the R package
+//! `surveillance` (Salmon, Schumacher & Höhle 2016, *Monitoring Count Time
+//! Series in R: Aberration Detection in Public Health Surveillance*,
+//! J. Stat. Softw. 70(10)), validated against surveillance 1.20.3:
+//!
+//! | function | method | R function |
+//! |---|---|---|
+//! | [`farrington_flexible`] | Noufaily et al. (2013) improved Farrington | `farringtonFlexible` |
+//! | [`farrington_classic`] | Farrington et al. (1996) | `algo.farrington` / `farrington` |
+//! | [`ears_c`] | EARS C1, C2, C3 | `earsC` |
+//! | [`cusum()`] | Rossi et al. (1999) approximate Poisson CUSUM | `algo.cusum` |
+//! | [`glr_pois`] | Höhle & Paul (2008) Poisson GLR chart | `glrpois` / `glrnb` (alpha = 0) |
+//!
+//! Inputs are a [`WeeklySeries`] (counts with optional missing values,
+//! optional week-start dates, optional population) and a 0-based half-open
+//! range of week indices to evaluate. Each function returns one result per
+//! evaluated week with `observed`, `expected`, thresholds and `alarm`, plus
+//! method-specific fields. Lower thresholds / drop detection:
+//! [`FarringtonWeek::lower`] and [`Direction::Decrease`] for the GLR chart.
+//!
+//! No IO is performed; no function panics on caller input.
+
+mod dist;
+mod glm;
+
+pub mod cusum;
+pub mod ears;
+pub mod error;
+pub mod farrington;
+pub mod glr;
+pub mod series;
+
+pub use cusum::{CusumParams, CusumReference, CusumTransform, CusumWeek, cusum};
+pub use ears::{EarsMethod, EarsParams, EarsWeek, ears_c};
+pub use error::{Result, SurveillanceError};
+pub use farrington::{
+    FarringtonClassicParams, FarringtonFlexibleParams, FarringtonWeek, InferenceDispersion,
+    Limit54, PowerTransform, ThresholdMethod, farrington_classic, farrington_flexible,
+};
+pub use glr::{Direction, GlrPoisParams, GlrWeek, Mu0, glr_pois};
+pub use series::{Date, WeeklySeries};

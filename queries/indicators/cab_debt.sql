@@ -1,0 +1,19 @@
+/*
+id = "cab_debt"
+title = "Citizens Advice contacts: debt"
+definition = "Citizens Advice contacts with residents about debt, crude rate per 1,000 population aged 16 and over."
+source = "cab"
+measure = "crude_rate"
+multiplier = 1000
+polarity = "no_judgement"
+grain = "month"
+disclosure_threshold = 8
+breakdowns = ["imd_quintile", "imd_decile", "local_imd_quintile", "sex"]
+[denominator]
+kind = "population"
+age_min = 16
+age_max = 90
+*/
+SELECT lsoa11cd, contact_date AS event_date, sex, 1 AS numerator
+FROM cab
+WHERE advice_category = 'debt'
