@@ -145,6 +145,29 @@ enum Command {
     Functions,
     /// Rebuild the indicator cube where its data changed (done after every ingest anyway).
     Cube,
+    /// Run a detection method over any weekly series (a CSV with `count`, and optionally
+    /// `date`, `population`, `in_window`), as the R surveillance package would.
+    Detect {
+        /// The series CSV.
+        #[arg(long)]
+        input: PathBuf,
+        /// farrington-flexible, farrington, ears-c1, ears-c2, ears-c3, cusum or glr-poisson.
+        #[arg(long)]
+        method: String,
+        /// A parameter, name=value, with the R package's names in snake_case (repeatable),
+        /// e.g. --param b=5 --param threshold_method=nbPlugin.
+        #[arg(long = "param")]
+        params: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: DetectFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DetectFormat {
+    Csv,
+    Json,
 }
 
 /// Which periods to compute.
@@ -555,6 +578,34 @@ async fn run(cli: Cli) -> Result<u8> {
                     .map(|v| format!(" (version {v})"))
                     .unwrap_or_default()
             );
+            Ok(exit::OK)
+        }
+        Command::Detect {
+            input,
+            method,
+            params,
+            format,
+        } => {
+            use marmot_stats::surveillance::detect::{self, DetectError};
+            let usage =
+                |e: DetectError| -> anyhow::Error { LakeError::Config(e.to_string()).into() };
+            let method = detect::Method::parse(&method).map_err(usage)?;
+            let pairs = params
+                .iter()
+                .map(|p| detect::parse_param_arg(p))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(usage)?;
+            let params = detect::parse_params(method, &pairs).map_err(usage)?;
+            let text = std::fs::read_to_string(&input)
+                .with_context(|| format!("reading {}", input.display()))?;
+            let series = detect::parse_series_csv(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+            let rows = detect::run(&series, method, &params)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+            match format {
+                DetectFormat::Csv => print!("{}", detect::to_csv(&rows)),
+                DetectFormat::Json => println!("{}", detect::to_json(&rows)),
+            }
             Ok(exit::OK)
         }
         Command::Functions => {

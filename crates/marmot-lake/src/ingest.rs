@@ -305,13 +305,30 @@ pub async fn ingest(
             &format!("ingest {} into {}", base_name, contract.name),
             bytes,
         );
-        while let Some(InputBatch {
-            batch,
-            rows,
-            broken,
-            bytes_read,
-        }) = reader.next_batch()?
-        {
+        // Parse the file on its own thread (two batches ahead) while this one validates and
+        // writes: parsing is a fifth of the work.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<InputBatch, LakeError>>(2);
+        let parser = std::thread::spawn(move || {
+            loop {
+                let next = reader.next_batch().transpose();
+                let stop = !matches!(next, Some(Ok(_)));
+                if let Some(item) = next {
+                    if tx.send(item).is_err() {
+                        break;
+                    }
+                }
+                if stop {
+                    break;
+                }
+            }
+        });
+        for item in rx.iter() {
+            let InputBatch {
+                batch,
+                rows,
+                broken,
+                bytes_read,
+            } = item?;
             // Rows read are counted from the input, independently of the validator's verdicts,
             // so that `rows_read == accepted + rejected` is a real check.
             summary.rows_read += (batch.num_rows() + broken.len()) as u64;
@@ -345,6 +362,9 @@ pub async fn ingest(
             progress.advance_to(bytes_read);
         }
         progress.end();
+        parser
+            .join()
+            .map_err(|_| LakeError::Internal("the file parser thread panicked".into()))?;
         if summary.rows_read == 0 {
             return Err(LakeError::file(
                 &file_name,

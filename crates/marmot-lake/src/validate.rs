@@ -323,6 +323,22 @@ impl<'a> Validator<'a> {
         } else {
             problems.iter().map(|p| Some(p.is_empty())).collect()
         };
+        // One keyed hash per identifier value, used for the duplicate check and the pseudonym.
+        let digests: Vec<Option<Vec<Option<u128>>>> = self
+            .contract
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(ci, col)| {
+                let raw_col = raw[ci].as_ref().filter(|_| col.identifier)?;
+                Some(
+                    raw_col
+                        .iter()
+                        .map(|v| v.map(|v| self.pseudonymiser.digest(v)))
+                        .collect(),
+                )
+            })
+            .collect();
         // Remember unique identifiers of accepted rows only, in row order, so a duplicate is the
         // second occurrence and the first one stays accepted.
         let mut dup_rejects: Vec<(usize, Problem)> = Vec::new();
@@ -331,15 +347,14 @@ impl<'a> Validator<'a> {
                 if !col.unique {
                     continue;
                 }
-                let Some(raw_col) = raw[ci].as_ref() else {
+                let Some(col_digests) = digests[ci].as_ref() else {
                     continue;
                 };
                 let map = seen.entry(ci).or_default();
                 for (i, &row) in rows.iter().enumerate() {
-                    if !keep.value(i) || raw_col.is_null(i) {
+                    let Some(d) = col_digests[i].filter(|_| keep.value(i)) else {
                         continue;
-                    }
-                    let d = self.pseudonymiser.digest(raw_col.value(i));
+                    };
                     if let Some(first) = map.get(&d) {
                         dup_rejects.push((
                             i,
@@ -369,9 +384,11 @@ impl<'a> Validator<'a> {
 
         // Pseudonymise identifiers (after validation, which needs the clear text for messages
         // about other problems only; identifier values are never put in a message).
-        for (ci, col) in self.contract.columns.iter().enumerate() {
-            if col.identifier {
-                typed[ci] = Arc::new(self.pseudonymise(&typed[ci]));
+        for (ci, d) in digests.iter().enumerate() {
+            if let Some(d) = d {
+                typed[ci] = Arc::new(pseudonyms(d));
+            } else if self.contract.columns[ci].identifier {
+                typed[ci] = Arc::new(StringArray::new_null(n));
             }
         }
         let accepted_rows = keep.true_count();
@@ -656,15 +673,6 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn pseudonymise(&self, a: &ArrayRef) -> StringArray {
-        let Some(s) = a.as_any().downcast_ref::<StringArray>() else {
-            return StringArray::new_null(a.len());
-        };
-        s.iter()
-            .map(|v| v.map(|v| self.pseudonymiser.pseudonym(v)))
-            .collect()
-    }
-
     fn record_json(&self, raw: &[Option<StringArray>], i: usize) -> String {
         let mut m = serde_json::Map::new();
         for (ci, col) in self.contract.columns.iter().enumerate() {
@@ -681,6 +689,26 @@ impl<'a> Validator<'a> {
         }
         serde_json::Value::Object(m).to_string()
     }
+}
+
+/// Pseudonyms (32 lowercase hex characters) of digests, without per-value formatting.
+fn pseudonyms(digests: &[Option<u128>]) -> StringArray {
+    let mut b = StringBuilder::with_capacity(digests.len(), digests.len() * 32);
+    let mut buf = [0u8; 32];
+    for d in digests {
+        match d {
+            Some(d) => {
+                // hex::encode_to_slice cannot fail for a 16-byte input and a 32-byte buffer.
+                if hex::encode_to_slice(d.to_be_bytes(), &mut buf).is_ok() {
+                    b.append_value(std::str::from_utf8(&buf).unwrap_or_default());
+                } else {
+                    b.append_null();
+                }
+            }
+            None => b.append_null(),
+        }
+    }
+    b.finish()
 }
 
 /// Text columns trimmed, with empty strings as missing. `None` for non-text columns.

@@ -12,6 +12,11 @@
 //! | [`ears_c`] | EARS C1, C2, C3 | `earsC` |
 //! | [`cusum()`] | Rossi et al. (1999) approximate Poisson CUSUM | `algo.cusum` |
 //! | [`glr_pois`] | Höhle & Paul (2008) Poisson GLR chart | `glrpois` / `glrnb` (alpha = 0) |
+//! | [`baseline_comparison`] | comparison with the same weeks of previous years (5-year average), negative binomial prediction interval | – (routine surveillance reports) |
+//! | [`escalation_levels`] | OPEL-style threshold escalation with persistence over K weeks | – (NHS England OPEL framework) |
+//!
+//! [`detect`] is the text-in/text-out engine of `marmot detect` (CSV series
+//! in, CSV/JSON rows out) over the methods above.
 //!
 //! Inputs are a [`WeeklySeries`] (counts with optional missing values,
 //! optional week-start dates, optional population) and a 0-based half-open
@@ -25,16 +30,25 @@
 mod dist;
 mod glm;
 
+pub mod baseline;
 pub mod cusum;
+pub mod detect;
 pub mod ears;
 pub mod error;
+pub mod escalation;
 pub mod farrington;
 pub mod glr;
 pub mod series;
 
+pub use baseline::{BaselineInterval, BaselineParams, BaselineWeek, baseline_comparison};
 pub use cusum::{CusumParams, CusumReference, CusumTransform, CusumWeek, cusum};
+pub use detect::{
+    DetectError, DetectResult, DetectRow, Method, MethodParams, SeriesInput, parse_param_arg,
+    parse_params, parse_series_csv, to_csv, to_json,
+};
 pub use ears::{EarsMethod, EarsParams, EarsWeek, ears_c};
 pub use error::{Result, SurveillanceError};
+pub use escalation::{EscalationDirection, EscalationParams, EscalationWeek, escalation_levels};
 pub use farrington::{
     FarringtonClassicParams, FarringtonFlexibleParams, FarringtonWeek, InferenceDispersion,
     Limit54, PowerTransform, ThresholdMethod, farrington_classic, farrington_flexible,
