@@ -312,10 +312,10 @@ pub async fn ingest(
             loop {
                 let next = reader.next_batch().transpose();
                 let stop = !matches!(next, Some(Ok(_)));
-                if let Some(item) = next {
-                    if tx.send(item).is_err() {
-                        break;
-                    }
+                if let Some(item) = next
+                    && tx.send(item).is_err()
+                {
+                    break;
                 }
                 if stop {
                     break;
