@@ -89,6 +89,7 @@ fn main() {
                 "generate",
                 "--scale",
                 &scale.to_string(),
+                "--no-cube",
             ])
             .output()
             .expect("marmot demo");

@@ -541,30 +541,6 @@ fn ind_esp(band: usize) -> f64 {
     marmot_stats::ESP2013.get(band).copied().unwrap_or(0.0)
 }
 
-/// The category of a cell under a breakdown, or None when the cell has no such attribute.
-fn category(ind: &IndicatorDef, by: Option<Breakdown>, c: &Cell, r: &Reference) -> Option<String> {
-    let l = &r.lsoas[c.lsoa];
-    Some(match by {
-        None => String::new(),
-        Some(Breakdown::ImdQuintile) => l.imd_quintile.to_string(),
-        Some(Breakdown::ImdDecile) => l.imd_decile.to_string(),
-        Some(Breakdown::LocalImdQuintile) => l.local_imd_quintile.to_string(),
-        Some(Breakdown::Sex) => ["male", "female"][c.sex?].to_string(),
-        Some(Breakdown::AgeBand) => match (&c.age_band, c.age) {
-            (Some(b), _) => b.clone(),
-            (None, Some(a)) => ind
-                .age_bands
-                .iter()
-                // The top band (ending at 90) is open: it takes every older age too.
-                .find(|b| {
-                    parse_age_band(b).is_some_and(|(lo, hi)| a >= lo && (a <= hi || hi == 90))
-                })?
-                .clone(),
-            _ => return None,
-        },
-    })
-}
-
 /// The categories a breakdown has (for denominators), with the LSOA / sex / age filter of each.
 pub(crate) fn categories(ind: &IndicatorDef, by: Option<Breakdown>) -> Vec<String> {
     match by {
@@ -680,12 +656,75 @@ fn check_breakdown(ind: &IndicatorDef, by: Option<Breakdown>) -> Result<(), Engi
     }
 }
 
+/// Where each LSOA and cell goes for one (level, breakdown): areas sorted by code, the area of
+/// each LSOA, and the category of each age — so the hot loop indexes vectors instead of
+/// comparing strings.
+struct Layout {
+    areas: Vec<(String, String)>,
+    lsoa_area: Vec<usize>,
+    cats: Vec<String>,
+    age_cat: Vec<Option<usize>>,
+}
+
+impl Layout {
+    fn new(
+        reference: &Reference,
+        ind: &IndicatorDef,
+        level: Level,
+        by: Option<Breakdown>,
+    ) -> Layout {
+        let mut areas: Vec<(String, String)> = (0..reference.lsoas.len())
+            .map(|i| reference.area(i, level))
+            .collect();
+        areas.sort();
+        areas.dedup_by(|a, b| a.0 == b.0);
+        let lsoa_area = (0..reference.lsoas.len())
+            .map(|i| {
+                let code = reference.area(i, level).0;
+                areas.binary_search_by(|a| a.0.cmp(&code)).unwrap_or(0)
+            })
+            .collect();
+        let cats = categories(ind, by);
+        // The top band (ending at 90) is open: it takes every older age too.
+        let age_cat = (0..=120u32)
+            .map(|a| {
+                cats.iter().position(|b| {
+                    parse_age_band(b).is_some_and(|(lo, hi)| a >= lo && (a <= hi || hi == 90))
+                })
+            })
+            .collect();
+        Layout {
+            areas,
+            lsoa_area,
+            cats,
+            age_cat,
+        }
+    }
+
+    /// The category index of a cell, or None when it has no such attribute.
+    fn category(&self, by: Option<Breakdown>, c: &Cell, r: &Reference) -> Option<usize> {
+        let l = &r.lsoas[c.lsoa];
+        let k = |q: i32| usize::try_from(q - 1).ok();
+        let i = match by {
+            None => Some(0),
+            Some(Breakdown::ImdQuintile) => k(l.imd_quintile),
+            Some(Breakdown::ImdDecile) => k(l.imd_decile),
+            Some(Breakdown::LocalImdQuintile) => k(l.local_imd_quintile),
+            Some(Breakdown::Sex) => c.sex,
+            Some(Breakdown::AgeBand) => match (&c.age_band, c.age) {
+                (Some(b), _) => self.cats.iter().position(|x| x == b),
+                (None, Some(a)) => self.age_cat.get(a as usize).copied().flatten(),
+                _ => None,
+            },
+        };
+        i.filter(|i| *i < self.cats.len())
+    }
+}
+
 /// Denominator templates (population by area x category x ESP band), cached per
 /// (level, breakdown, year) because they do not depend on the period otherwise.
 #[derive(Default)]
-pub struct Templates(HashMap<(Level, Option<Breakdown>, i32), Template>);
-
-type Template = BTreeMap<(String, usize), (String, Acc)>;
+pub struct Templates(HashMap<(Level, Option<Breakdown>, i32), (Arc<Layout>, Vec<Acc>)>);
 
 /// Values from cells already fetched (see [`fetch_cells`]); `cache` may be shared between calls
 /// for the same indicator.
@@ -759,36 +798,33 @@ pub fn values_from_cells(
 fn template(
     reference: &Reference,
     ind: &IndicatorDef,
-    level: Level,
+    layout: &Layout,
     by: Option<Breakdown>,
     year: i32,
-) -> Template {
-    let cats = categories(ind, by);
-    let mut accs: Template = BTreeMap::new();
+) -> Vec<Acc> {
+    let ncats = layout.cats.len();
+    let mut accs = vec![Acc::default(); layout.areas.len() * ncats];
     let den = &ind.denominator;
+    if den.kind != DenominatorKind::Population {
+        return accs;
+    }
     let (amin, amax) = (den.age_min.unwrap_or(0), den.age_max.unwrap_or(90));
     let den_sex = den.sex.as_deref().map(|s| usize::from(s != "male"));
     for (li, l) in reference.lsoas.iter().enumerate() {
-        let (code, name) = reference.area(li, level);
-        for (ci, cat) in cats.iter().enumerate() {
-            let entry = accs
-                .entry((code.clone(), ci))
-                .or_insert_with(|| (name.clone(), Acc::default()));
-            if den.kind != DenominatorKind::Population {
-                continue;
-            }
+        let area = layout.lsoa_area[li];
+        for (ci, cat) in layout.cats.iter().enumerate() {
             // Which LSOAs, sexes and ages the category's population covers.
             let lsoa_in = match by {
-                Some(Breakdown::ImdQuintile) => l.imd_quintile.to_string() == *cat,
-                Some(Breakdown::ImdDecile) => l.imd_decile.to_string() == *cat,
-                Some(Breakdown::LocalImdQuintile) => l.local_imd_quintile.to_string() == *cat,
+                Some(Breakdown::ImdQuintile) => l.imd_quintile as usize == ci + 1,
+                Some(Breakdown::ImdDecile) => l.imd_decile as usize == ci + 1,
+                Some(Breakdown::LocalImdQuintile) => l.local_imd_quintile as usize == ci + 1,
                 _ => true,
             };
             if !lsoa_in {
                 continue;
             }
             let sex = match by {
-                Some(Breakdown::Sex) => Some(usize::from(cat != "male")),
+                Some(Breakdown::Sex) => Some(ci),
                 _ => den_sex,
             };
             let (mut lo, mut hi) = (amin, amax);
@@ -797,11 +833,9 @@ fn template(
                 lo = lo.max(blo);
                 hi = hi.min(bhi);
             }
-            if lo > hi {
-                continue;
-            }
+            let acc = &mut accs[area * ncats + ci];
             for age in lo..=hi {
-                entry.1.pop_by_band[esp_band(age)] += reference.population(li, year, age, age, sex);
+                acc.pop_by_band[esp_band(age)] += reference.population(li, year, age, age, sex);
             }
         }
     }
@@ -818,19 +852,16 @@ fn compute_level(
     cache: &mut Templates,
 ) -> Result<Vec<ValueRow>, EngineError> {
     let year = reference.year_for(period);
-    let cats = categories(ind, by);
-    let mut accs = cache
-        .0
-        .entry((level, by, year))
-        .or_insert_with(|| template(reference, ind, level, by, year))
-        .clone();
+    let (layout, base) = cache.0.entry((level, by, year)).or_insert_with(|| {
+        let layout = Layout::new(reference, ind, level, by);
+        let accs = template(reference, ind, &layout, by, year);
+        (Arc::new(layout), accs)
+    });
+    let layout = layout.clone();
+    let mut accs = base.clone();
+    let ncats = layout.cats.len();
     let den = &ind.denominator;
     let (amin, amax) = (den.age_min.unwrap_or(0), den.age_max.unwrap_or(90));
-    let cat_index: HashMap<&str, usize> = cats
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i))
-        .collect();
     for c in cells {
         // A DSR needs the age of every event: sources of DSR indicators require it.
         if ind.measure == Measure::Dsr && c.age.is_none() {
@@ -842,34 +873,31 @@ fn compute_level(
         {
             continue;
         }
-        let Some(cat) = category(ind, by, c, reference) else {
+        let Some(ci) = layout.category(by, c, reference) else {
             continue;
         };
-        let Some(&ci) = cat_index.get(cat.as_str()) else {
-            continue;
-        };
-        let (code, _) = reference.area(c.lsoa, level);
-        if let Some((_, acc)) = accs.get_mut(&(code, ci)) {
-            acc.num += c.num;
-            acc.den += c.den;
-            if let Some(a) = c.age {
-                acc.num_by_band[esp_band(a)] += c.num;
-            }
+        let acc = &mut accs[layout.lsoa_area[c.lsoa] * ncats + ci];
+        acc.num += c.num;
+        acc.den += c.den;
+        if let Some(a) = c.age {
+            acc.num_by_band[esp_band(a)] += c.num;
         }
     }
     let threshold = ind.disclosure_threshold as f64;
     Ok(accs
         .into_iter()
-        .map(|((code, ci), (name, acc))| {
+        .enumerate()
+        .map(|(k, acc)| {
+            let (area, ci) = (k / ncats, k % ncats);
             let (value, dual, method, denominator) =
                 measure(ind, &acc, by == Some(Breakdown::AgeBand));
             ValueRow {
                 indicator_id: ind.id.clone(),
                 level: level.name(),
-                area_code: code,
-                area_name: name,
+                area_code: layout.areas[area].0.clone(),
+                area_name: layout.areas[area].1.clone(),
                 period: period.label.clone(),
-                category: cats[ci].clone(),
+                category: layout.cats[ci].clone(),
                 value,
                 ci95: dual.map(|d| (d.ci95.lower, d.ci95.upper)),
                 ci99_8: dual.map(|d| (d.ci99_8.lower, d.ci99_8.upper)),
