@@ -146,31 +146,6 @@ fn current(files: &[store::DataFile]) -> HashMap<String, (String, Vec<usize>)> {
     m
 }
 
-async fn span(
-    engine: &Engine,
-    ind: &IndicatorDef,
-) -> Result<Option<(NaiveDate, NaiveDate)>, EngineError> {
-    let b = engine
-        .sql(&format!(
-            "SELECT min(event_date) AS lo, max(event_date) AS hi FROM ({}) AS s",
-            ind.sql
-        ))
-        .await?;
-    let get = |name: &str| {
-        b.first()
-            .and_then(|b| b.column_by_name(name))
-            .and_then(|c| c.as_any().downcast_ref::<arrow::array::Date32Array>())
-            .and_then(|a| {
-                if a.is_valid(0) {
-                    a.value_as_date(0)
-                } else {
-                    None
-                }
-            })
-    };
-    Ok(get("lo").zip(get("hi")))
-}
-
 /// The period groups the cube holds for an indicator over a span (one group per bucket kind).
 pub fn cube_periods(ind: &IndicatorDef, from: NaiveDate, to: NaiveDate) -> Vec<Vec<Period>> {
     let mut month_based = Vec::new();
@@ -195,7 +170,8 @@ pub async fn refresh(
     indicators: &[IndicatorDef],
     progress: &dyn Progress,
 ) -> Result<CubeReport, EngineError> {
-    let reference = Reference::load(engine).await?;
+    use futures::StreamExt;
+    let reference = Arc::new(Reference::load(engine).await?);
     let existing = lake.load_table(CUBE_PATH, None).await?;
     let files = match &existing {
         Some(t) => table_files(t, "indicator_values")?,
@@ -203,12 +179,10 @@ pub async fn refresh(
     };
     let have = current(&files);
     let mut report = CubeReport::default();
-    let mut adds = Vec::new();
     let mut removes = Vec::new();
     let stamp = marmot_lake::ingest::new_ingest_id();
-    progress.begin("indicator cube", indicators.len() as u64);
-    for (k, ind) in indicators.iter().enumerate() {
-        progress.advance_to(k as u64);
+    let mut todo = Vec::new();
+    for ind in indicators {
         let dv = data_version(engine, ind);
         if !engine.tables().iter().any(|t| t.name == ind.source) {
             continue;
@@ -220,56 +194,29 @@ pub async fn refresh(
         if let Some((_, idx)) = have.get(&ind.id) {
             removes.extend(idx.iter().map(|&i| files[i].remove.clone()));
         }
-        let Some((from, to)) = span(engine, ind).await? else {
-            report.computed.push((ind.id.clone(), 0));
-            continue;
-        };
-        let mut writer = TableWriter::new(
-            lake.table_store(CUBE_PATH),
-            cube_schema(),
-            &format!("{}-{stamp}", ind.id),
-        );
-        let mut rows_written = 0;
-        for group in cube_periods(ind, from, to) {
-            if group.is_empty() {
-                continue;
-            }
-            let weekly = group.iter().all(|p| p.kind == PeriodKind::Week);
-            let kinds: HashMap<String, PeriodKind> =
-                group.iter().map(|p| (p.label.clone(), p.kind)).collect();
-            let cells = fetch_cells(engine, &reference, ind, &group).await?;
-            let mut cache = Templates::default();
-            let mut requests: Vec<(Level, Option<Breakdown>)> =
-                Level::ALL.iter().map(|l| (*l, None)).collect();
-            let breakdown_levels: &[Level] = if weekly {
-                &[Level::Place]
-            } else {
-                &[Level::Place, Level::Locality, Level::Neighbourhood]
-            };
-            for l in breakdown_levels {
-                for b in &ind.breakdowns {
-                    requests.push((*l, Some(*b)));
-                }
-            }
-            for (level, by) in requests {
-                if weekly && level == Level::Lsoa {
-                    continue;
-                }
-                let req = ValuesRequest {
-                    level,
-                    periods: group.clone(),
-                    by,
-                };
-                let rows = values_from_cells(&reference, ind, &cells, &req, &mut cache)?;
-                rows_written += rows.len();
-                writer.write(&batch(&rows, &kinds, by, &dv)?).await?;
-            }
-        }
-        let (a, _) = writer.finish().await?;
-        adds.extend(a);
-        report.computed.push((ind.id.clone(), rows_written));
+        todo.push((ind, dv));
     }
+    // Indicators are independent: two at a time, so DataFusion's scans of one overlap the
+    // roll-up arithmetic of the other.
+    progress.begin("indicator cube", todo.len() as u64);
+    let mut done = 0u64;
+    let mut results = futures::stream::iter(todo.into_iter().map(|(ind, dv)| {
+        let reference = reference.clone();
+        let stamp = stamp.clone();
+        async move { refresh_one(engine, lake, reference, ind, dv, &stamp).await }
+    }))
+    .buffer_unordered(2);
+    let mut adds = Vec::new();
+    while let Some(r) = results.next().await {
+        let (id, rows, a) = r?;
+        adds.extend(a);
+        report.computed.push((id, rows));
+        done += 1;
+        progress.advance_to(done);
+    }
+    drop(results);
     progress.end();
+    report.computed.sort();
     if adds.is_empty() && removes.is_empty() {
         return Ok(report);
     }
@@ -281,6 +228,92 @@ pub async fn refresh(
     });
     report.version = Some(store::commit(&mut table, CUBE_TABLE, adds, removes, meta, None).await?);
     Ok(report)
+}
+
+/// Computes and writes one indicator's part of the cube (not yet committed).
+async fn refresh_one(
+    engine: &Engine,
+    lake: &Lake,
+    reference: Arc<Reference>,
+    ind: &IndicatorDef,
+    dv: String,
+    stamp: &str,
+) -> Result<(String, usize, Vec<deltalake::kernel::Add>), EngineError> {
+    // Monthly cells over every month a row may have (2000 to a year from now): the span of the
+    // data comes from them, so no separate scan is needed.
+    let today = chrono::Utc::now().date_naive();
+    let horizon = today + chrono::Days::new(366);
+    let all_months = Period::series(
+        PeriodKind::Month,
+        NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(today),
+        horizon,
+    );
+    let monthly = Arc::new(fetch_cells(engine, &reference, ind, &all_months).await?);
+    let Some((from, to)) = monthly.span() else {
+        return Ok((ind.id.clone(), 0, Vec::new()));
+    };
+    let mut writer = TableWriter::new(
+        lake.table_store(CUBE_PATH),
+        cube_schema(),
+        &format!("{}-{stamp}", ind.id),
+    );
+    let mut rows_written = 0;
+    for group in cube_periods(ind, from, to) {
+        if group.is_empty() {
+            continue;
+        }
+        let weekly = group.iter().all(|p| p.kind == PeriodKind::Week);
+        let cells = if weekly {
+            Arc::new(fetch_cells(engine, &reference, ind, &group).await?)
+        } else {
+            monthly.clone()
+        };
+        let (reference, ind_owned, dv) = (reference.clone(), ind.clone(), dv.clone());
+        // The roll-up is CPU work: keep it off the async workers DataFusion needs.
+        let batches = tokio::task::spawn_blocking(
+            move || -> Result<(usize, Vec<RecordBatch>), EngineError> {
+                let kinds: HashMap<String, PeriodKind> =
+                    group.iter().map(|p| (p.label.clone(), p.kind)).collect();
+                let mut cache = Templates::default();
+                let mut requests: Vec<(Level, Option<Breakdown>)> = Level::ALL
+                    .iter()
+                    .filter(|l| !(weekly && **l == Level::Lsoa))
+                    .map(|l| (*l, None))
+                    .collect();
+                let breakdown_levels: &[Level] = if weekly {
+                    &[Level::Place]
+                } else {
+                    &[Level::Place, Level::Locality, Level::Neighbourhood]
+                };
+                for l in breakdown_levels {
+                    for b in &ind_owned.breakdowns {
+                        requests.push((*l, Some(*b)));
+                    }
+                }
+                let mut out = Vec::new();
+                let mut n = 0;
+                for (level, by) in requests {
+                    let req = ValuesRequest {
+                        level,
+                        periods: group.clone(),
+                        by,
+                    };
+                    let rows = values_from_cells(&reference, &ind_owned, &cells, &req, &mut cache)?;
+                    n += rows.len();
+                    out.push(batch(&rows, &kinds, by, &dv)?);
+                }
+                Ok((n, out))
+            },
+        )
+        .await
+        .map_err(|e| EngineError::Execution(format!("cube worker: {e}")))??;
+        rows_written += batches.0;
+        for b in &batches.1 {
+            writer.write(b).await?;
+        }
+    }
+    let (adds, _) = writer.finish().await?;
+    Ok((ind.id.clone(), rows_written, adds))
 }
 
 fn comparison(label: &str) -> BenchmarkComparison {

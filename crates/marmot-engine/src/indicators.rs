@@ -29,8 +29,8 @@ use marmot_model::{
     parse_age_band,
 };
 use marmot_stats::{
-    BenchmarkComparison, ConfidenceLevel, DsrBand, DsrResult, DualInterval, compare_with_benchmark,
-    crude_rate, dsr, judge, proportion,
+    BenchmarkComparison, DsrBand, DsrResult, DualInterval, compare_with_benchmark, crude_rate, dsr,
+    judge, proportion,
 };
 
 use crate::{Engine, EngineError};
@@ -571,6 +571,14 @@ impl Cells {
             .flat_map(|(_, v)| v.iter())
     }
 
+    /// First and last bucket holding data.
+    pub fn span(&self) -> Option<(NaiveDate, NaiveDate)> {
+        Some((
+            *self.by_bucket.first_key_value()?.0,
+            *self.by_bucket.last_key_value()?.0,
+        ))
+    }
+
     /// Whether these cells can answer a period exactly (its bounds align with the buckets).
     fn answers(&self, p: &Period) -> bool {
         p.start >= self.from
@@ -724,7 +732,10 @@ impl Layout {
 /// Denominator templates (population by area x category x ESP band), cached per
 /// (level, breakdown, year) because they do not depend on the period otherwise.
 #[derive(Default)]
-pub struct Templates(HashMap<(Level, Option<Breakdown>, i32), (Arc<Layout>, Vec<Acc>)>);
+pub struct Templates(HashMap<TemplateKey, (Arc<Layout>, Vec<Acc>)>);
+
+/// (level, breakdown, population year).
+type TemplateKey = (Level, Option<Breakdown>, i32);
 
 /// Values from cells already fetched (see [`fetch_cells`]); `cache` may be shared between calls
 /// for the same indicator.
@@ -999,9 +1010,4 @@ pub fn data_version(engine: &Engine, ind: &IndicatorDef) -> String {
         .collect();
     parts.sort();
     parts.join(";")
-}
-
-/// Confidence levels reported everywhere.
-pub fn levels() -> [ConfidenceLevel; 2] {
-    [ConfidenceLevel::P95, ConfidenceLevel::P99_8]
 }

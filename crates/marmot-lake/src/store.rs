@@ -415,12 +415,6 @@ impl TableWriter {
         }
     }
 
-    /// Rows per data file (default 4 million).
-    pub fn with_rows_per_file(mut self, n: usize) -> Self {
-        self.rows_per_file = n.max(1);
-        self
-    }
-
     /// Appends a batch.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), LakeError> {
         if batch.num_rows() == 0 {
@@ -475,17 +469,6 @@ impl TableWriter {
     pub async fn finish(mut self) -> Result<(Vec<Add>, Vec<String>), LakeError> {
         self.close_current().await?;
         Ok((self.adds, self.written))
-    }
-
-    /// Rows written so far.
-    pub fn rows(&self) -> u64 {
-        self.adds
-            .iter()
-            .filter_map(|a| a.stats.as_ref())
-            .filter_map(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-            .filter_map(|v| v.get("numRecords").and_then(|n| n.as_u64()))
-            .sum::<u64>()
-            + self.current.as_ref().map(|f| f.rows as u64).unwrap_or(0)
     }
 
     /// Deletes every file written (best effort; unreferenced files are invisible anyway).

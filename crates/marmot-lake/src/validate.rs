@@ -9,8 +9,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Array, Float64Array, Int32Array,
-    Int64Array, StringArray, StringBuilder,
+    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, StringArray,
+    StringBuilder,
 };
 use arrow::compute::{CastOptions, can_cast_types, cast_with_options, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -772,13 +772,6 @@ pub fn date_of(days_since_epoch: i32) -> NaiveDate {
 
 fn date_str(v: i32) -> String {
     date_of(v).to_string()
-}
-
-/// A boolean builder helper used by callers that assemble masks.
-pub fn all_true(n: usize) -> BooleanArray {
-    let mut b = BooleanBuilder::with_capacity(n);
-    b.append_n(n, true);
-    b.finish()
 }
 
 #[cfg(test)]
