@@ -679,10 +679,15 @@ async fn demo(lake: &Lake, opts_args: &GenerateArgs, always: bool) -> Result<u8>
         }
         println!("generated in {:.1}s", started.elapsed().as_secs_f64());
     }
-    println!("\nTry:");
+    println!("\nTry (from a checkout, `cargo run --release --` in place of `marmot`):");
     println!("  marmot datasets");
+    println!("  marmot indicators");
+    println!("  marmot indicator emergency_admissions --level neighbourhood --period FY2019/20");
     println!(
-        "  marmot sql \"SELECT g.neighbourhood, count(*) AS emergency_admissions FROM admissions a JOIN geography g USING (lsoa11cd) WHERE admission_method = 'emergency' GROUP BY 1 ORDER BY 2 DESC\""
+        "  marmot inequalities police_domestic_abuse --period FY2019/20 --by local_imd_quintile"
+    );
+    println!(
+        "  marmot sql \"SELECT neighbourhood, count(*) AS emergency_admissions FROM admissions JOIN geography USING (lsoa11cd) WHERE admission_method = 'emergency' GROUP BY 1 ORDER BY 2 DESC\""
     );
     Ok(exit::OK)
 }
