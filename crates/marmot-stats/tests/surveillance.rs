@@ -1,6 +1,8 @@
 //! Reproduces every row of the R `surveillance` 1.20.3 reference outputs in
 //! `tests/reference/surveillance/` (see PROVENANCE.md there).
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test with a backtrace
+
 use std::collections::HashMap;
 
 use marmot_stats::surveillance::*;
