@@ -472,11 +472,14 @@ fn describe_rejection(r: &Rejection) -> String {
 /// Copies a local file into the lake byte-for-byte, streaming.
 async fn copy_to_lake(lake: &Lake, from: &FsPath, to: &str) -> Result<(), LakeError> {
     let name = from.display().to_string();
-    let mut f = tokio::fs::File::open(from)
+    let f = tokio::fs::File::open(from)
         .await
         .map_err(|e| LakeError::file(&name, format!("cannot open: {e}")))?;
+    // Large reads: tokio's file reads go through a blocking thread each, so small chunks cost
+    // a context switch per few kilobytes.
+    let mut f = tokio::io::BufReader::with_capacity(8 << 20, f);
     let mut w = BufWriter::new(lake.store(), Path::from(to));
-    tokio::io::copy(&mut f, &mut w)
+    tokio::io::copy_buf(&mut f, &mut w)
         .await
         .map_err(|e| LakeError::io(to, e))?;
     w.shutdown().await.map_err(|e| LakeError::io(to, e))?;
