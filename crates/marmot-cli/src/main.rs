@@ -914,9 +914,38 @@ fn print_summary(s: &IngestSummary, format: SummaryFormat) {
     }
 }
 
+/// The batches with Float64 columns rounded to 4 decimal places (for display only).
+fn rounded(
+    batches: &[arrow::record_batch::RecordBatch],
+) -> Result<Vec<arrow::record_batch::RecordBatch>> {
+    use arrow::array::{Array, ArrayRef, Float64Array};
+    batches
+        .iter()
+        .map(|b| {
+            let cols: Vec<ArrayRef> = b
+                .columns()
+                .iter()
+                .map(|c| match c.as_any().downcast_ref::<Float64Array>() {
+                    Some(f) => std::sync::Arc::new(
+                        f.iter()
+                            .map(|v| v.map(|x| (x * 1e4).round() / 1e4))
+                            .collect::<Float64Array>(),
+                    ) as ArrayRef,
+                    None => c.clone(),
+                })
+                .collect();
+            Ok(arrow::record_batch::RecordBatch::try_new(b.schema(), cols)?)
+        })
+        .collect()
+}
+
 fn print_batches(batches: &[arrow::record_batch::RecordBatch], format: SqlFormat) -> Result<()> {
     match format {
-        SqlFormat::Table => println!("{}", arrow::util::pretty::pretty_format_batches(batches)?),
+        // Tables are for reading: 4 decimals. CSV and JSON keep every digit.
+        SqlFormat::Table => println!(
+            "{}",
+            arrow::util::pretty::pretty_format_batches(&rounded(batches)?)?
+        ),
         SqlFormat::Csv => {
             let mut w = arrow::csv::WriterBuilder::new()
                 .with_header(true)
