@@ -93,6 +93,14 @@ impl Lake {
             Url::from_directory_path(&abs)
                 .map_err(|_| LakeError::Config(format!("lake path '{location}' is not absolute")))?
         };
+        // Without explicit credentials the S3 client would go looking for cloud instance
+        // credentials over the network; a lake's credentials must be given, never guessed.
+        if matches!(url.scheme(), "s3" | "s3a") && !options.contains_key("aws_access_key_id") {
+            return Err(LakeError::Config(format!(
+                "the lake {url} needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+                 (and AWS_ENDPOINT, AWS_ALLOW_HTTP for an S3-compatible server)"
+            )));
+        }
         let (store, prefix) = object_store::parse_url_opts(&url, options.iter())
             .map_err(|e| LakeError::Config(format!("lake URL {url}: {e}")))?;
         let store: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(store, prefix));
@@ -610,4 +618,25 @@ pub async fn read_data_file(table: &DeltaTable, path: &str) -> Result<Vec<Record
         .await?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_s3_lake_without_credentials_is_a_configuration_error_not_a_network_probe() {
+        let err = Lake::open("s3://bucket/prefix", HashMap::new()).expect_err("no credentials");
+        assert!(matches!(err, LakeError::Config(_)), "{err}");
+        assert!(err.to_string().contains("AWS_ACCESS_KEY_ID"), "{err}");
+    }
+
+    #[test]
+    fn a_local_lake_is_a_directory_url() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake =
+            Lake::open(&dir.path().join("l").display().to_string(), HashMap::new()).expect("open");
+        assert_eq!(lake.url().scheme(), "file");
+        assert!(lake.url().path().ends_with("/l/"));
+    }
 }
