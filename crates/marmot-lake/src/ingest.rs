@@ -9,7 +9,8 @@
 //! - **Resubmission rule.** A submission covers a period: the months given with `--period`, or
 //!   else the calendar months spanned by its accepted rows' dates. Rows already in the table from
 //!   the same partner whose date falls in that period are replaced by the new submission, in
-//!   the same commit. Earlier versions stay in the table history (time travel).
+//!   the same commit. Earlier versions stay in the table history (time travel). A submission
+//!   with no accepted row replaces nothing.
 //! - A whole-file problem changes nothing; a crash leaves only unreferenced files.
 
 use std::collections::BTreeMap;
@@ -380,11 +381,15 @@ pub async fn ingest(
                 .date_range
                 .map(|(lo, hi)| Period::covering(date_of(lo), date_of(hi)));
         }
+        // A submission with no accepted row replaces nothing: a broken file must not wipe
+        // the partner's good rows for the period.
         let mut removes = Vec::new();
-        if let (Some(period), Some(table)) = (summary.period, existing.as_ref()) {
-            let (kept_rows, rm) =
+        if let (Some(period), Some(table), true) =
+            (summary.period, existing.as_ref(), summary.accepted > 0)
+        {
+            let (replaced, rm) =
                 replace_in_period(table, &contract, &partner, period, &mut writer).await?;
-            summary.replaced_rows = kept_rows;
+            summary.replaced_rows = replaced;
             removes = rm;
         }
         let (adds, written) = writer.finish().await?;
