@@ -71,14 +71,12 @@ pub struct Reference {
     index: HashMap<String, usize>,
     /// Population: (lsoa index, year) -> [sex 0 male / 1 female][age 0..=90].
     pop: HashMap<(usize, i32), [[f64; 91]; 2]>,
-    /// ESP2013 weights by band.
+    /// ESP2013 weights by band (from the lake's `esp2013` table).
     pub esp: [f64; 19],
+    /// Mid-year population estimates available, ascending.
+    years: Vec<i32>,
     /// Place name.
     pub place: String,
-}
-
-async fn rows(engine: &Engine, sql: &str) -> Result<Vec<RecordBatch>, EngineError> {
-    engine.sql(sql).await
 }
 
 fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, EngineError> {
@@ -94,8 +92,7 @@ fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, EngineEr
 impl Reference {
     /// Loads geography, IMD, population and ESP2013 from the engine's tables.
     pub async fn load(engine: &Engine) -> Result<Reference, EngineError> {
-        let geo = rows(
-            engine,
+        let geo = engine.sql(
             "SELECT g.lsoa11cd, g.lsoa11nm, g.ward_code, g.ward_name, g.neighbourhood, g.locality, g.place_name, \
              CAST(i.imd_rank AS INT) AS imd_rank, CAST(i.imd_decile AS INT) AS imd_decile, CAST(i.imd_quintile AS INT) AS imd_quintile \
              FROM geography g JOIN imd2019 i USING (lsoa11cd) ORDER BY g.lsoa11cd",
@@ -137,7 +134,7 @@ impl Reference {
             .map(|(i, l)| (l.code.clone(), i))
             .collect();
         let mut pop: HashMap<(usize, i32), [[f64; 91]; 2]> = HashMap::new();
-        for b in rows(engine, "SELECT lsoa11cd, CAST(year AS INT) AS year, CAST(age AS INT) AS age, sex, CAST(population AS DOUBLE) AS population FROM population").await? {
+        for b in engine.sql( "SELECT lsoa11cd, CAST(year AS INT) AS year, CAST(age AS INT) AS age, sex, CAST(population AS DOUBLE) AS population FROM population").await? {
             let (l, y, a, s, p) = (col::<StringArray>(&b, "lsoa11cd")?, col::<Int32Array>(&b, "year")?, col::<Int32Array>(&b, "age")?, col::<StringArray>(&b, "sex")?, col::<Float64Array>(&b, "population")?);
             for r in 0..b.num_rows() {
                 let Some(&li) = index.get(l.value(r)) else { continue };
@@ -147,22 +144,24 @@ impl Reference {
             }
         }
         let mut esp = [0.0; 19];
-        for b in rows(
-            engine,
-            "SELECT CAST(age_lower AS INT) AS lo, CAST(weight AS DOUBLE) AS w FROM esp2013",
-        )
-        .await?
+        for b in engine
+            .sql("SELECT CAST(age_lower AS INT) AS lo, CAST(weight AS DOUBLE) AS w FROM esp2013")
+            .await?
         {
             let (lo, w) = (col::<Int32Array>(&b, "lo")?, col::<Float64Array>(&b, "w")?);
             for r in 0..b.num_rows() {
                 esp[esp_band(lo.value(r).max(0) as u32)] = w.value(r);
             }
         }
+        let mut years: Vec<i32> = pop.keys().map(|k| k.1).collect();
+        years.sort();
+        years.dedup();
         let mut reference = Reference {
             lsoas,
             index,
             pop,
             esp,
+            years,
             place,
         };
         reference.assign_local_quintiles();
@@ -209,14 +208,8 @@ impl Reference {
     /// The mid-year estimate used for a period: the year of its midpoint, within the years shipped.
     pub fn year_for(&self, period: &Period) -> i32 {
         let mid = period.start + chrono::Days::new((period.days() / 2) as u64);
-        let years: Vec<i32> = {
-            let mut y: Vec<i32> = self.pop.keys().map(|k| k.1).collect();
-            y.sort();
-            y.dedup();
-            y
-        };
         let want = mid.year();
-        years
+        self.years
             .iter()
             .copied()
             .min_by_key(|y| (y - want).abs())
@@ -463,6 +456,7 @@ fn stats_polarity(p: Polarity) -> marmot_stats::Polarity {
 fn measure(
     ind: &IndicatorDef,
     acc: &Acc,
+    esp: &[f64; 19],
     within_age_band: bool,
 ) -> (Option<f64>, Option<DualInterval>, String, f64) {
     let dual = |d: marmot_stats::Result<DualInterval>| d.ok();
@@ -481,7 +475,7 @@ fn measure(
                 .map(|b| DsrBand {
                     count: Some(acc.num_by_band[b]),
                     population: acc.pop_by_band[b],
-                    standard_population: ind_esp(b),
+                    standard_population: esp[b],
                 })
                 .collect();
             let pop: f64 = acc.pop_by_band.iter().sum();
@@ -534,11 +528,6 @@ fn measure(
             )
         }
     }
-}
-
-/// ESP2013 weights (the standard population is fixed; kept here so the measure needs no reference).
-fn ind_esp(band: usize) -> f64 {
-    marmot_stats::ESP2013.get(band).copied().unwrap_or(0.0)
 }
 
 /// The categories a breakdown has (for denominators), with the LSOA / sex / age filter of each.
@@ -753,6 +742,14 @@ pub fn values_from_cells(
             ind.id
         )));
     }
+    // Each area's parent area (for benchmarks), the same for every period.
+    let parent = parent_level(req.level);
+    let parent_of: HashMap<String, String> = match parent {
+        Some(p) if req.by.is_none() => (0..reference.lsoas.len())
+            .map(|i| (reference.area(i, req.level).0, reference.area(i, p).0))
+            .collect(),
+        _ => HashMap::new(),
+    };
     let mut out = Vec::new();
     for period in &req.periods {
         if !cells.answers(period) {
@@ -770,20 +767,16 @@ pub fn values_from_cells(
                 .into_iter()
                 .map(|r| (r.area_code.clone(), r.value))
                 .collect()
-        } else if let Some(parent) = parent_level(req.level) {
+        } else if let Some(parent) = parent {
             let parents: HashMap<String, Option<f64>> =
                 compute_level(reference, ind, &in_period, period, parent, None, cache)?
                     .into_iter()
                     .map(|r| (r.area_code.clone(), r.value))
                     .collect();
-            let mut m = HashMap::new();
-            for i in 0..reference.lsoas.len() {
-                let (a, _) = reference.area(i, req.level);
-                let (p, _) = reference.area(i, parent);
-                m.entry(a)
-                    .or_insert_with(|| parents.get(&p).copied().flatten());
-            }
-            m
+            parent_of
+                .iter()
+                .map(|(a, p)| (a.clone(), parents.get(p).copied().flatten()))
+                .collect()
         } else {
             area_rows
                 .iter()
@@ -901,7 +894,7 @@ fn compute_level(
         .map(|(k, acc)| {
             let (area, ci) = (k / ncats, k % ncats);
             let (value, dual, method, denominator) =
-                measure(ind, &acc, by == Some(Breakdown::AgeBand));
+                measure(ind, &acc, &reference.esp, by == Some(Breakdown::AgeBand));
             ValueRow {
                 indicator_id: ind.id.clone(),
                 level: level.name(),

@@ -26,7 +26,7 @@ use marmot_model::{ColumnType, Contract};
 use serde::Serialize;
 
 use crate::ingest::{IngestSummary, Progress, table_path};
-use crate::reference::{LsoaGeo, PlaceSource, place_geography, population};
+use crate::reference::{LsoaGeo, PlaceSource, imd_ranks, place_geography, population};
 use crate::store::{self, TableWriter};
 use crate::validate::{ColumnMap, Validator, arrow_type, curated_schema, days};
 use crate::{Lake, LakeError, Pseudonymiser};
@@ -351,20 +351,12 @@ impl Area {
     }
 }
 
-async fn areas(place: &PlaceSource) -> Result<Vec<Area>, LakeError> {
+fn areas(place: &PlaceSource) -> Result<Vec<Area>, LakeError> {
     let geo = place_geography(place)?;
     let lsoas: Vec<String> = geo.iter().map(|g| g.lsoa.clone()).collect();
     let pop = population(&lsoas, 2019)?;
     // National IMD rank (1 = most deprived) from the embedded table, ranked within the place.
-    let imd: std::collections::HashMap<String, i64> =
-        include_str!("../../../data/reference/imd2019.csv")
-            .lines()
-            .skip(1)
-            .filter_map(|l| {
-                let mut it = l.split(',');
-                Some((it.next()?.to_string(), it.next()?.parse().ok()?))
-            })
-            .collect();
+    let imd = imd_ranks();
     let mut order: Vec<usize> = (0..geo.len()).collect();
     order.sort_by_key(|&i| imd.get(&geo[i].lsoa).copied().unwrap_or(i64::MAX));
     let n = geo.len().max(2) as f64;
@@ -1305,7 +1297,7 @@ pub async fn generate(
             }
         }
     }
-    let areas = areas(place).await?;
+    let areas = areas(place)?;
     let weeks = weeks(opts);
     let ctx = Ctx {
         areas: &areas,

@@ -38,6 +38,13 @@ pub fn male_share(age: u32) -> f64 {
     }
 }
 
+/// National IMD 2019 rank (1 = most deprived) of every shipped LSOA.
+pub fn imd_ranks() -> HashMap<String, i64> {
+    csv_rows(IMD)
+        .filter_map(|r| Some((r.first()?.to_string(), r.get(1)?.parse().ok()?)))
+        .collect()
+}
+
 /// One LSOA of the place with its geography.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LsoaGeo {
