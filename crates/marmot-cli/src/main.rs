@@ -13,6 +13,8 @@ use marmot_lake::reference::{PlaceSource, init_lake};
 use marmot_lake::store::{table_history, table_rows};
 use marmot_lake::{Lake, LakeError, Pseudonymiser};
 
+mod triggers_cmd;
+
 /// Exit codes (documented in the README).
 mod exit {
     /// Everything accepted.
@@ -35,8 +37,8 @@ struct Cli {
     /// Lake location: a local directory or an object store URL (s3://bucket/prefix).
     #[arg(long, global = true, env = "MARMOT_LAKE", default_value = "./lake")]
     lake: String,
-    /// Directory of query definitions (its `indicators/*.sql`); default `./queries` when it
-    /// exists, else the definitions built into the binary.
+    /// Directory of query definitions (its `indicators/*.sql` and `triggers/*.sql`); default
+    /// `./queries` when it exists, else the definitions built into the binary.
     #[arg(long, global = true, env = "MARMOT_QUERIES")]
     queries: Option<PathBuf>,
     #[command(subcommand)]
@@ -162,6 +164,12 @@ enum Command {
         #[arg(long, value_enum, default_value = "csv")]
         format: DetectFormat,
     },
+    /// Early-warning triggers: weekly evaluation of every signal, the trigger list,
+    /// acknowledgements and backtests.
+    Triggers {
+        #[command(subcommand)]
+        action: triggers_cmd::TriggersAction,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -268,7 +276,7 @@ enum SummaryFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum SqlFormat {
+pub(crate) enum SqlFormat {
     Table,
     Csv,
     Json,
@@ -349,7 +357,7 @@ fn pseudonymiser() -> Result<Pseudonymiser> {
 }
 
 /// A progress bar on standard error, drawn only when it is a terminal.
-struct Bar(indicatif::ProgressBar);
+pub(crate) struct Bar(indicatif::ProgressBar);
 
 impl Bar {
     fn new() -> Bar {
@@ -608,6 +616,10 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(exit::OK)
         }
+        Command::Triggers { action } => {
+            triggers_cmd::run(&lake, cli.queries.as_deref(), action).await?;
+            Ok(exit::OK)
+        }
         Command::Functions => {
             for f in marmot_engine::functions::catalogue() {
                 println!("{}\n    {}\n", f.signature, f.description);
@@ -686,6 +698,7 @@ async fn demo(lake: &Lake, opts_args: &GenerateArgs, always: bool) -> Result<u8>
     println!(
         "  marmot inequalities police_domestic_abuse --period FY2019/20 --by local_imd_quintile"
     );
+    println!("  marmot triggers run --week 2020-W42 && marmot triggers list --active");
     println!(
         "  marmot sql \"SELECT neighbourhood, count(*) AS emergency_admissions FROM admissions JOIN geography USING (lsoa11cd) WHERE admission_method = 'emergency' GROUP BY 1 ORDER BY 2 DESC\""
     );
@@ -939,7 +952,10 @@ fn rounded(
         .collect()
 }
 
-fn print_batches(batches: &[arrow::record_batch::RecordBatch], format: SqlFormat) -> Result<()> {
+pub(crate) fn print_batches(
+    batches: &[arrow::record_batch::RecordBatch],
+    format: SqlFormat,
+) -> Result<()> {
     match format {
         // Tables are for reading: 4 decimals. CSV and JSON keep every digit.
         SqlFormat::Table => println!(

@@ -216,6 +216,11 @@ impl Reference {
             .unwrap_or(want)
     }
 
+    /// The index of an LSOA of the place in [`Reference::lsoas`] (None: not in the place).
+    pub fn lsoa_index(&self, code: &str) -> Option<usize> {
+        self.index.get(code).copied()
+    }
+
     /// The area (code, name) of an LSOA at a level.
     pub fn area(&self, lsoa: usize, level: Level) -> (String, String) {
         let l = &self.lsoas[lsoa];

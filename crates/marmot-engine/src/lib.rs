@@ -4,7 +4,8 @@
 //! table (one per dataset contract) and every reference table (`geography`, `imd2019`,
 //! `population`, `esp2013`) registered by name, each at its current Delta version (or a pinned
 //! one, for time travel). The server and the CLI ask questions through [`Engine::sql`]; the
-//! indicator cube and triggers will be built on the same context.
+//! indicator cube and the trigger pipeline are built on the same context, and their lake
+//! tables (`indicator_values`, `trigger_evaluations`, `triggers`, `trigger_acks`) are registered too.
 //!
 //! ```text
 //! Lake (object_store + Delta) ──> Engine::open ──> SessionContext ──> SQL ──> Arrow batches
@@ -14,6 +15,7 @@ pub mod cube;
 pub mod functions;
 pub mod indicators;
 pub mod inequalities;
+pub mod triggers;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,7 +57,7 @@ impl EngineError {
 pub struct TableInfo {
     /// SQL name.
     pub name: String,
-    /// "curated", "reference" or "cube".
+    /// "curated", "reference", "cube" or "triggers".
     pub kind: &'static str,
     /// Delta version registered.
     pub version: u64,
@@ -100,7 +102,15 @@ impl Engine {
                 cube::CUBE_TABLE.to_string(),
                 cube::CUBE_PATH.to_string(),
                 "cube",
-            )));
+            )))
+            .chain(
+                [
+                    (triggers::EVALUATIONS_TABLE, triggers::EVALUATIONS_PATH),
+                    (triggers::STATUS_TABLE, triggers::STATUS_PATH),
+                    (triggers::ACKS_TABLE, triggers::ACKS_PATH),
+                ]
+                .map(|(n, p)| (n.to_string(), p.to_string(), "triggers")),
+            );
         for (name, rel, kind) in names {
             let Some(table) = lake.load_table(&rel, versions.get(&name).copied()).await? else {
                 continue;

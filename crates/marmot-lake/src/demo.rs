@@ -85,6 +85,11 @@ pub struct PlantedSignal {
     pub factor: f64,
     /// Direction a detector should see: "up", "down" or "gradient".
     pub direction: String,
+    /// The trigger signals (`queries/triggers/<id>.sql`) expected to detect it between `from`
+    /// and `to`; their weeks outside every such window count as false-alarm weeks in
+    /// `marmot triggers backtest`.
+    #[serde(default)]
+    pub signals: Vec<String>,
 }
 
 /// Where the planted signals are written.
@@ -117,7 +122,24 @@ pub fn planted_signals() -> Vec<PlantedSignal> {
         to: to.to_string(),
         factor,
         direction: dir.into(),
+        signals: Vec::new(),
     };
+    let with = |mut p: PlantedSignal, signals: &[&str]| {
+        p.signals = signals.iter().map(|x| x.to_string()).collect();
+        p
+    };
+    const EMERGENCY: &[&str] = &[
+        "high_risk_non_covid_admissions",
+        "mi_admissions",
+        "ihd_admissions",
+        "heart_failure_admissions",
+        "copd_admissions",
+        "asthma_admissions",
+        "diabetes_admissions",
+        "paediatric_injury_admissions",
+        "cellulitis_admissions",
+        "sepsis_admissions",
+    ];
     vec![
         s(
             "deprivation-gradient",
@@ -139,65 +161,96 @@ pub fn planted_signals() -> Vec<PlantedSignal> {
             1.45,
             "up",
         ),
-        s(
-            "lockdown-drop",
-            &["admissions"],
-            "non-COVID emergency admissions for MI, heart failure, COPD, asthma, diabetes and paediatric injuries drop by 30% against previous years (other emergency admissions by 25%), recovering through May-June",
-            "place",
-            lockdown1().0,
-            lockdown1().1,
-            0.70,
-            "down",
+        with(
+            s(
+                "lockdown-drop",
+                &["admissions"],
+                "non-COVID emergency admissions for MI, heart failure, COPD, asthma, diabetes and paediatric injuries drop by 30% against previous years (other emergency admissions by 25%), recovering through May-June",
+                "place",
+                lockdown1().0,
+                lockdown1().1,
+                0.70,
+                "down",
+            ),
+            EMERGENCY,
         ),
-        s(
-            "covid-wave-1",
-            &["admissions"],
-            "COVID-19 admissions (U07.1), first wave peaking in the week of 2020-04-06",
-            "place",
-            d(2020, 3, 2),
-            d(2020, 5, 31),
-            1.0,
-            "up",
+        with(
+            s(
+                "covid-wave-1",
+                &["admissions"],
+                "COVID-19 admissions (U07.1), first wave peaking in the week of 2020-04-06",
+                "place",
+                d(2020, 3, 2),
+                d(2020, 5, 31),
+                1.0,
+                "up",
+            ),
+            &["covid_admissions"],
         ),
-        s(
-            "covid-second-peak",
-            &["admissions", "contact_tracing"],
-            "COVID-19 admissions and traced cases rise again from October 2020 to a peak in January 2021; the rise comes about three weeks earlier in the most deprived LSOAs",
-            "place; earliest in IMD quintile 1 neighbourhoods",
-            d(2020, 10, 1),
-            d(2021, 2, 28),
-            1.0,
-            "up",
+        with(
+            s(
+                "covid-endemic",
+                &["admissions", "contact_tracing"],
+                "a low level of COVID-19 admissions between and after the waves (3% of the first wave's peak intensity, from mid-June 2020)",
+                "place",
+                d(2020, 6, 15),
+                d(2021, 3, 31),
+                1.0,
+                "up",
+            ),
+            &["covid_admissions", "contact_tracing_not_contacted"],
         ),
-        s(
-            "cab-housing",
-            &["cab"],
-            "Citizens Advice housing advice up 40% from June 2020",
-            "place",
-            d(2020, 6, 1),
-            d(2021, 3, 31),
-            1.4,
-            "up",
+        with(
+            s(
+                "covid-second-peak",
+                &["admissions", "contact_tracing"],
+                "COVID-19 admissions and traced cases rise again from October 2020 to a peak in January 2021; the rise starts about three weeks earlier in the most deprived LSOAs than in the least deprived (late September to mid-October)",
+                "place; earliest in IMD quintile 1 neighbourhoods",
+                d(2020, 10, 1),
+                d(2021, 2, 28),
+                1.0,
+                "up",
+            ),
+            &["covid_admissions", "contact_tracing_not_contacted"],
         ),
-        s(
-            "cab-employment",
-            &["cab"],
-            "employment/redundancy advice rising from June 2020 to double by October 2020",
-            "place",
-            d(2020, 6, 1),
-            d(2021, 3, 31),
-            2.0,
-            "up",
+        with(
+            s(
+                "cab-housing",
+                &["cab"],
+                "Citizens Advice housing advice up 40% from June 2020",
+                "place",
+                d(2020, 6, 1),
+                d(2021, 3, 31),
+                1.4,
+                "up",
+            ),
+            &["cab_housing"],
         ),
-        s(
-            "hub-food-working-age",
-            &["community_hub"],
-            "community hub requests from 2020-03-23; food requests concentrated in working-age adults (18-69), peaking in April-May 2020 with smaller peaks in the November 2020 and January 2021 lockdowns",
-            "place; age bands 18-29, 30-49, 50-69",
-            d(2020, 3, 23),
-            d(2021, 3, 31),
-            1.0,
-            "up",
+        with(
+            s(
+                "cab-employment",
+                &["cab"],
+                "employment/redundancy advice rising from June 2020 to double by October 2020",
+                "place",
+                d(2020, 6, 1),
+                d(2021, 3, 31),
+                2.0,
+                "up",
+            ),
+            &["cab_employment"],
+        ),
+        with(
+            s(
+                "hub-food-working-age",
+                &["community_hub"],
+                "community hub requests from 2020-03-23; food requests concentrated in working-age adults (18-69), peaking in April-May 2020 with smaller peaks in the November 2020 and January 2021 lockdowns",
+                "place; age bands 18-29, 30-49, 50-69",
+                d(2020, 3, 23),
+                d(2021, 3, 31),
+                1.0,
+                "up",
+            ),
+            &["hub_food_requests"],
         ),
         s(
             "hub-shopping-70plus",
@@ -209,25 +262,57 @@ pub fn planted_signals() -> Vec<PlantedSignal> {
             1.0,
             "up",
         ),
-        s(
-            "police-da-lockdown-fall",
-            &["police"],
-            "domestic-abuse incidents fall by 20% during the first lockdown",
-            "place",
-            d(2020, 3, 23),
-            d(2020, 5, 31),
-            0.8,
-            "down",
+        with(
+            s(
+                "police-da-lockdown-fall",
+                &["police"],
+                "domestic-abuse incidents fall by 20% during the first lockdown",
+                "place",
+                d(2020, 3, 23),
+                d(2020, 5, 31),
+                0.8,
+                "down",
+            ),
+            &["police_domestic_abuse"],
         ),
-        s(
-            "police-da-rebound",
-            &["police"],
-            "domestic-abuse incidents rise 25% above previous years after restrictions ease (15% from October)",
-            "place",
-            d(2020, 6, 1),
-            d(2020, 9, 30),
-            1.25,
-            "up",
+        with(
+            s(
+                "police-da-rebound",
+                &["police"],
+                "domestic-abuse incidents rise 25% above previous years after restrictions ease (June-September), then stay 15% above from October",
+                "place",
+                d(2020, 6, 1),
+                d(2021, 3, 31),
+                1.25,
+                "up",
+            ),
+            &["police_domestic_abuse"],
+        ),
+        with(
+            s(
+                "lockdown-recovery",
+                &["admissions"],
+                "after the first lockdown, non-COVID emergency admissions recover to 85% of previous years until mid-June 2020 and to 95% after",
+                "place",
+                lockdown1().1 + chrono::Days::new(1),
+                d(2020, 6, 14),
+                0.85,
+                "down",
+            ),
+            EMERGENCY,
+        ),
+        with(
+            s(
+                "ed-lockdown-drop",
+                &["ccg_activity"],
+                "ED attendances fall to 55% of usual in the first lockdown (2020-03-23 to 2020-05-31) and recover to 85% until the end of August 2020",
+                "place",
+                lockdown1().0,
+                d(2020, 8, 31),
+                0.55,
+                "down",
+            ),
+            &["ed_attendances"],
         ),
         s(
             "gp-remote-shift",
@@ -430,7 +515,9 @@ fn covid(week: NaiveDate, r: f64) -> f64 {
     let shift = (3.0 * (r - 0.5) * 7.0).round() as i64; // days: deprived earlier
     let sh = |x: NaiveDate| x + chrono::TimeDelta::days(shift);
     let w1 = bump(week, d(2020, 4, 6), 2.5);
-    let autumn = if week >= d(2020, 8, 1) {
+    // The second wave starts in October 2020: from the week of 21 September in the most
+    // deprived LSOAs to that of 12 October in the least deprived.
+    let autumn = if week >= sh(d(2020, 10, 1)) {
         0.55 * bump(week, sh(d(2020, 11, 16)), 4.0)
     } else {
         0.0

@@ -2,7 +2,7 @@
 //!
 //! The vocabulary every other Marmot crate shares, with no IO: **dataset contracts** (what a
 //! partner must send, column by column), **indicator definitions** (`queries/indicators/*.sql`:
-//! metadata and numerator SQL), **periods** (`2020-W42`, `2020-04`, `2020-Q2`, `FY2020/21`,
+//! metadata and numerator SQL), **trigger signals** (`queries/triggers/*.sql`), **periods** (`2020-W42`, `2020-04`, `2020-Q2`, `FY2020/21`,
 //! `R12-2020-06`), **places** (which local authorities, localities and
 //! neighbourhoods a lake covers) and the geography **levels**.
 //!
@@ -22,6 +22,7 @@ mod error;
 mod indicator;
 mod period;
 mod place;
+mod signal;
 
 pub use contract::{
     BUILTIN_CONTRACTS, Bound, ColumnSpec, ColumnType, Contract, ValueFormat, builtin_contract,
@@ -35,4 +36,8 @@ pub use indicator::{
 pub use period::{Period, PeriodKind};
 pub use place::{
     BUILTIN_PLACES, Level, LocalityConfig, NeighbourhoodConfig, PlaceConfig, builtin_place,
+};
+pub use signal::{
+    BUILTIN_SIGNALS, Escalation, EscalationPer, SignalDef, SignalDirection, SignalMethod, Stratum,
+    builtin_signals, signals_from_files,
 };

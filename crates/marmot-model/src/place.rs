@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::ModelError;
 
 /// Geography levels, smallest first. Names are the ones used everywhere (CLI, SQL, API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Level {
     /// Lower-layer super output area (2011).
     Lsoa,

@@ -1,0 +1,205 @@
+//! Trigger benchmark: every shipped signal x every area and stratum of the demo place, over the
+//! demo lake's whole history (2015 to March 2021, about 325 weeks), in one run:
+//! 1. Marmot, the weekly run: `marmot triggers run --week 2021-W12 --weeks 1` — one week
+//!    evaluated by every method with up to 290 weeks of history, evaluations and the ranked
+//!    trigger list written to the lake;
+//! 2. Marmot, a 260-week backfill: `--weeks 260` — every signal x area x week for five years;
+//! 3. DuckDB: the same signals' weekly counts per LSOA over the same Parquet files (the data
+//!    access alone: no detection methods, no lifecycle, nothing written).
+//!
+//! Each runs as its own process; seconds, peak RSS and the ratios are reported. The demo scale
+//! is `MARMOT_BENCH_SCALE` (default 1, the demo place). Needs `python3` with `duckdb`
+//! (`pip install duckdb`) for the peer. Run: `cargo bench -p marmot-cli --bench triggers`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const MEASURE: &str = r#"
+import resource, subprocess, sys, time
+t = time.perf_counter()
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+dt = time.perf_counter() - t
+if r.returncode != 0:
+    sys.stderr.write(r.stderr.decode())
+    sys.exit(r.returncode)
+print(f"{dt} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+"#;
+
+/// Registers every table's Parquet files as views, then runs each signal's SQL
+/// grouped by LSOA and ISO week as Marmot's series query.
+const DUCKDB: &str = r#"
+import duckdb, glob, json, os, sys
+lake, queries = sys.argv[1], json.load(open(sys.argv[2]))
+con = duckdb.connect()
+for kind in ("tables", "reference"):
+    for d in glob.glob(os.path.join(lake, kind, "*")):
+        files = glob.glob(os.path.join(d, "*.parquet"))
+        if files:
+            con.execute(f"CREATE VIEW {os.path.basename(d)} AS SELECT * FROM read_parquet({files!r})")
+rows = 0
+for q in queries:
+    rows += len(con.execute(q).fetchall())
+print(rows, file=sys.stderr)
+"#;
+
+fn measure(args: &[&str], env: &[(&str, &str)]) -> Option<(f64, f64)> {
+    let mut c = Command::new("python3");
+    c.arg("-c")
+        .arg(MEASURE)
+        .args(args)
+        .envs(env.iter().copied());
+    let out = c.output().ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "{} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut it = text.split_whitespace();
+    Some((
+        it.next()?.parse().ok()?,
+        it.next()?.parse::<f64>().ok()? / 1024.0,
+    ))
+}
+
+fn main() {
+    let scale: f64 = std::env::var("MARMOT_BENCH_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    let work = std::env::var_os("MARMOT_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("marmot-bench"));
+    let lake = work.join(format!("triggers-lake-{scale}"));
+    let marmot = env!("CARGO_BIN_EXE_marmot");
+    let key = [("MARMOT_PSEUDONYM_KEY", "bench-key-0123456789abcdef")];
+    let lake_s = lake.display().to_string();
+    if !lake.join("_marmot/lake.json").exists() {
+        eprintln!("generating the demo lake at scale {scale} ...");
+        let out = Command::new(marmot)
+            .envs(key)
+            .args([
+                "--lake",
+                &lake_s,
+                "demo",
+                "generate",
+                "--scale",
+                &scale.to_string(),
+                "--no-cube",
+            ])
+            .output()
+            .expect("marmot demo");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let run = |weeks: &str| {
+        let _ = std::fs::remove_dir_all(lake.join("triggers"));
+        measure(
+            &[
+                marmot, "--lake", &lake_s, "triggers", "run", "--week", "2021-W12", "--weeks",
+                weeks,
+            ],
+            &key,
+        )
+        .expect("marmot triggers run")
+    };
+    eprintln!("weekly trigger run ...");
+    let weekly = run("1");
+    eprintln!("260-week backfill ...");
+    let backfill = run("260");
+    let evaluations = Command::new(marmot)
+        .envs(key)
+        .args([
+            "--lake",
+            &lake_s,
+            "sql",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n, count(DISTINCT signal || level || area_code || stratum) AS s FROM trigger_evaluations",
+        ])
+        .output()
+        .expect("count");
+    let counts = String::from_utf8_lossy(&evaluations.stdout)
+        .lines()
+        .nth(1)
+        .unwrap_or("?,?")
+        .to_string();
+
+    // The same signals' weekly counts with DuckDB.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../queries/triggers");
+    let mut queries = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("queries/triggers")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read signal");
+        let sql = text
+            .split_once("*/")
+            .map(|x| x.1)
+            .unwrap_or_default()
+            .trim();
+        queries.push(format!(
+            "SELECT lsoa11cd, date_trunc('week', event_date) AS wk, sum(numerator) AS num FROM ({sql}) s GROUP BY ALL"
+        ));
+    }
+    let qfile = work.join("trigger-queries.json");
+    std::fs::write(&qfile, serde_json::to_vec(&queries).expect("json")).expect("write queries");
+    eprintln!("running the same weekly counts with duckdb ...");
+    let d = measure(
+        &[
+            "python3",
+            "-c",
+            DUCKDB,
+            &lake_s,
+            &qfile.display().to_string(),
+        ],
+        &[],
+    );
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let (n, s) = counts.split_once(',').unwrap_or(("?", "?"));
+    println!(
+        "\ntrigger benchmark: demo scale {scale}, {} signals, {s} area/stratum series, {cores} cores; the backfill wrote {n} evaluations",
+        queries.len()
+    );
+    println!("| engine | what | seconds | peak RSS (MiB) |");
+    println!("|---|---|---:|---:|");
+    println!(
+        "| marmot | weekly run: 1 week x all signals x all series, every method, lifecycle, written to Delta | {:.1} | {:.0} |",
+        weekly.0, weekly.1
+    );
+    println!(
+        "| marmot | backfill: 260 weeks x all signals x all series | {:.1} | {:.0} |",
+        backfill.0, backfill.1
+    );
+    match d {
+        Some(d) => {
+            println!(
+                "| duckdb | weekly counts per LSOA only (no detection) | {:.1} | {:.0} |",
+                d.0, d.1
+            );
+            println!(
+                "\nratio marmot weekly run / duckdb counts: {:.2}x time, {:.2}x peak memory",
+                weekly.0 / d.0,
+                weekly.1 / d.1
+            );
+        }
+        None => println!("\nduckdb not available (pip install duckdb): no ratio"),
+    }
+    println!(
+        "target (issue #4): under 5 s for the demo place: weekly run {}, 260-week backfill {}",
+        if weekly.0 < 5.0 { "met" } else { "NOT met" },
+        if backfill.0 < 5.0 { "met" } else { "NOT met" }
+    );
+}
