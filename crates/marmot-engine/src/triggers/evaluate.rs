@@ -577,21 +577,22 @@ pub fn evaluate(
                 || busiest_year(&s.counts[..range.end]) >= sig.min_weekly_count
         })
         .collect();
-    // Series are independent: spread them over the cores.
+    // Series are independent and differ in cost: threads take the next one as they finish.
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .min(keep.len().max(1));
-    let chunk = keep.len().div_ceil(threads.max(1)).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let parts: Vec<Vec<Evaluation>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = keep
-            .chunks(chunk)
-            .map(|ss| {
-                let setups = &setups;
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (setups, keep, next) = (&setups, &keep, &next);
                 let range = range.clone();
                 scope.spawn(move || {
                     let mut out = Vec::new();
-                    for s in ss {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(s) = keep.get(i) else { break };
                         for (m, setup) in setups {
                             for r in run_method(setup, &s.counts, s.population, range.clone()) {
                                 out.push(to_evaluation(sig, data, s, *m, r, provisional_from));

@@ -813,16 +813,33 @@ pub async fn run(
     let mut all_evals: Vec<Evaluation> = Vec::new();
     let mut versions = HashMap::new();
     progress.begin("trigger signals", signals.len() as u64);
-    for (k, sig) in signals.iter().enumerate() {
-        progress.advance_to(k as u64);
-        if !engine.tables().iter().any(|t| t.name == sig.dataset) {
+    // Two signals at a time: one's DataFusion query overlaps the other's detection work.
+    use futures::StreamExt;
+    let reference_ref = &reference;
+    let mut evaluated = futures::stream::iter(signals.iter().map(|sig| async move {
+        if engine.tables().iter().any(|t| t.name == sig.dataset) {
+            evaluate_signal(engine, reference_ref, sig, from, week)
+                .await
+                .map(|(_, e)| Some(e))
+        } else {
+            Ok(None)
+        }
+    }))
+    .buffered(2);
+    let mut k = 0u64;
+    for sig in signals {
+        let Some(result) = evaluated.next().await else {
+            break;
+        };
+        k += 1;
+        progress.advance_to(k);
+        let Some(new) = result? else {
             report.skipped.push((
                 sig.id.clone(),
                 format!("no {} data in the lake", sig.dataset),
             ));
             continue;
-        }
-        let (_, new) = evaluate_signal(engine, &reference, sig, from, week).await?;
+        };
         versions.insert(sig.id.clone(), data_version(engine, sig));
         let series: std::collections::BTreeSet<(Level, &str, &str)> = new
             .iter()
@@ -873,7 +890,7 @@ pub async fn run(
         adds.extend(w.finish().await?.0);
         all_evals.extend(kept);
     }
-    progress.advance_to(signals.len() as u64);
+    drop(evaluated);
     progress.end();
     let mut table = lake
         .open_or_create_table(EVALUATIONS_PATH, EVALUATIONS_TABLE, &evaluations_schema())

@@ -16,7 +16,7 @@ use std::f64::consts::PI;
 use std::ops::Range;
 
 use super::error::{Result, SurveillanceError};
-use super::glm::{Design, fit_poisson};
+use super::glm::{Design, fit_poisson_no_hat};
 use super::series::WeeklySeries;
 
 /// How the in-control mean `m` is obtained (R: `m`).
@@ -109,20 +109,20 @@ fn poisson_harmonic_fit(
 ) -> Result<Vec<f64>> {
     let time = |i: usize| f64::from(start_week) + i as f64;
     let row = |t: f64| {
-        vec![
+        [
             1.0,
             (2.0 * PI / 52.0 * t).cos(),
             (2.0 * PI / 52.0 * t).sin(),
         ]
     };
-    let mut rows = Vec::with_capacity(end);
+    let mut x = Vec::with_capacity(end * 3);
     let mut y = Vec::with_capacity(end);
     for i in 0..end {
-        rows.push(row(time(i)));
+        x.extend(row(time(i)));
         y.push(series.require(i)?);
     }
-    let fit =
-        fit_poisson(&Design::new(&rows), &y, None, None).map_err(SurveillanceError::GlmFailure)?;
+    let design = Design { n: end, p: 3, x };
+    let fit = fit_poisson_no_hat(&design, &y, None, None).map_err(SurveillanceError::GlmFailure)?;
     Ok(range
         .clone()
         .map(|i| fit.linear_predictor(&row(time(i))).exp())

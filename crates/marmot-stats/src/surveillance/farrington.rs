@@ -38,7 +38,7 @@ use std::ops::Range;
 
 use super::dist;
 use super::error::{Result, SurveillanceError};
-use super::glm::{Design, GlmFit, fit_poisson};
+use super::glm::{Design, GlmFit, fit_poisson, fit_poisson_no_hat};
 use super::series::WeeklySeries;
 
 /// Weeks per year used for undated series.
@@ -530,10 +530,15 @@ struct FlexFit {
 
 impl FlexData {
     fn design(&self, trend: bool, factors: bool) -> Design {
-        let rows: Vec<Vec<f64>> = (0..self.y.len())
-            .map(|i| self.row(trend, factors, self.wtime[i], self.levels[i]))
-            .collect();
-        Design::new(&rows)
+        let n = self.y.len();
+        let mut x = Vec::new();
+        let mut p = 0;
+        for i in 0..n {
+            let r = self.row(trend, factors, self.wtime[i], self.levels[i]);
+            p = r.len();
+            x.extend(r);
+        }
+        Design { n, p, x }
     }
 
     fn row(&self, trend: bool, factors: bool, wtime: f64, level: usize) -> Vec<f64> {
@@ -578,7 +583,7 @@ fn flex_fit(d: &FlexData, trend: bool, p: &FarringtonFlexibleParams) -> Option<F
         if om.iter().any(|w| !w.is_finite()) {
             return None;
         }
-        m = fit_poisson(&design, &d.y, Some(&om), off).ok()?;
+        m = fit_poisson_no_hat(&design, &d.y, Some(&om), off).ok()?;
         let disp = m.pearson_dispersion();
         if disp.is_nan() {
             return None;
@@ -856,7 +861,7 @@ fn classic_fit(y: &[f64], wtime: &[f64], trend: bool, reweight: bool) -> Result<
     if reweight {
         let s = anscombe_residuals(&m, phi);
         let om = assign_weights(&s, 1.0);
-        m = fit_poisson(&d, y, Some(&om), None).map_err(SurveillanceError::GlmFailure)?;
+        m = fit_poisson_no_hat(&d, y, Some(&om), None).map_err(SurveillanceError::GlmFailure)?;
         phi = m.pearson_dispersion().max(1.0);
     }
     Ok(ClassicFit {

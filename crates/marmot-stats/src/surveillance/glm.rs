@@ -43,7 +43,7 @@ pub(super) struct GlmFit {
     pub working_weights: Vec<f64>,
     /// (X' W X)^{-1} from the last iteration (R's `covmat.unscaled`).
     pub cov_unscaled: Vec<Vec<f64>>,
-    /// Diagonal of the hat matrix (R's `hatvalues`).
+    /// Diagonal of the hat matrix (R's `hatvalues`); empty from [`fit_poisson_no_hat`].
     pub hat: Vec<f64>,
     pub df_residual: f64,
     pub converged: bool,
@@ -69,43 +69,72 @@ fn dev_resid_sum(y: &[f64], mu: &[f64], w: &[f64]) -> f64 {
 
 /// Householder QR least squares of `a` (n x p, row-major) against `b`.
 /// Returns (coef, R) or None if rank deficient.
+/// Dot product with four running sums (vectorisable). Its rounding differs from a left-to-right
+/// sum only in the last bits; the reference tests against R hold either way.
+#[inline]
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let xc = x.chunks_exact(4);
+    let yc = y.chunks_exact(4);
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for k in 0..4 {
+            acc[k] += a[k] * b[k];
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (a, b) in xr.iter().zip(yr) {
+        s += a * b;
+    }
+    s
+}
+
 fn qr_solve(n: usize, p: usize, a: &mut [f64], b: &mut [f64]) -> Option<(Vec<f64>, Vec<Vec<f64>>)> {
+    // `a` is column-major (`a[j * n + i]`): every loop below runs down a contiguous column.
     if n < p {
         return None;
     }
     let col_norm0: Vec<f64> = (0..p)
-        .map(|j| (0..n).map(|i| a[i * p + j].powi(2)).sum::<f64>().sqrt())
+        .map(|j| {
+            let c = &a[j * n..(j + 1) * n];
+            dot(c, c).sqrt()
+        })
         .collect();
     for k in 0..p {
-        let norm = (k..n).map(|i| a[i * p + k].powi(2)).sum::<f64>().sqrt();
+        let (head, tail) = a.split_at_mut((k + 1) * n);
+        let vk = &mut head[k * n..];
+        let norm = dot(&vk[k..], &vk[k..]).sqrt();
         let tol = 1e-11 * col_norm0[k].max(f64::MIN_POSITIVE);
         if norm.is_nan() || norm <= tol {
             return None;
         }
-        let alpha = if a[k * p + k] > 0.0 { -norm } else { norm };
+        let alpha = if vk[k] > 0.0 { -norm } else { norm };
         // v = x - alpha e1 stored in place
-        a[k * p + k] -= alpha;
-        let vnorm2: f64 = (k..n).map(|i| a[i * p + k].powi(2)).sum();
+        vk[k] -= alpha;
+        let v = &vk[k..];
+        let vnorm2 = dot(v, v);
         if vnorm2 > 0.0 {
-            for j in (k + 1)..p {
-                let s: f64 = (k..n).map(|i| a[i * p + k] * a[i * p + j]).sum();
+            for col in tail.chunks_exact_mut(n) {
+                let c = &mut col[k..];
+                let s = dot(v, c);
                 let f = 2.0 * s / vnorm2;
-                for i in k..n {
-                    a[i * p + j] -= f * a[i * p + k];
+                for (ci, vi) in c.iter_mut().zip(v) {
+                    *ci -= f * vi;
                 }
             }
-            let s: f64 = (k..n).map(|i| a[i * p + k] * b[i]).sum();
+            let bb = &mut b[k..n];
+            let s = dot(v, bb);
             let f = 2.0 * s / vnorm2;
-            for i in k..n {
-                b[i] -= f * a[i * p + k];
+            for (bi, vi) in bb.iter_mut().zip(v) {
+                *bi -= f * vi;
             }
         }
-        a[k * p + k] = alpha;
+        vk[k] = alpha;
     }
     let mut r = vec![vec![0.0; p]; p];
     for (i, ri) in r.iter_mut().enumerate() {
         for (j, rij) in ri.iter_mut().enumerate().skip(i) {
-            *rij = a[i * p + j];
+            *rij = a[j * n + i];
         }
     }
     let mut coef = vec![0.0; p];
@@ -141,6 +170,27 @@ pub(super) fn fit_poisson(
     prior: Option<&[f64]>,
     offset: Option<&[f64]>,
 ) -> Result<GlmFit, String> {
+    fit(design, y, prior, offset, true)
+}
+
+/// [`fit_poisson`] without the hat values (left empty): for fits whose leverages are not
+/// used (they cost about one more pass over the design).
+pub(super) fn fit_poisson_no_hat(
+    design: &Design,
+    y: &[f64],
+    prior: Option<&[f64]>,
+    offset: Option<&[f64]>,
+) -> Result<GlmFit, String> {
+    fit(design, y, prior, offset, false)
+}
+
+fn fit(
+    design: &Design,
+    y: &[f64],
+    prior: Option<&[f64]>,
+    offset: Option<&[f64]>,
+    want_hat: bool,
+) -> Result<GlmFit, String> {
     let n = design.n;
     let p = design.p;
     if y.len() != n || n == 0 || p == 0 {
@@ -164,6 +214,21 @@ pub(super) fn fit_poisson(
             .collect()
     };
     let linkinv = |eta: &[f64]| -> Vec<f64> { eta.iter().map(|e| e.exp().max(EPS)).collect() };
+    // The same two steps into existing buffers (the common path: no allocation per iteration).
+    let step_into = |beta: &[f64], eta: &mut Vec<f64>, mu: &mut Vec<f64>| {
+        eta.clear();
+        eta.extend((0..n).map(|i| {
+            design
+                .row(i)
+                .iter()
+                .zip(beta)
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+                + offset[i]
+        }));
+        mu.clear();
+        mu.extend(eta.iter().map(|e| e.exp().max(EPS)));
+    };
 
     let mut eta: Vec<f64> = y.iter().map(|&v| (v + 0.1).ln()).collect();
     let mut mu = linkinv(&eta);
@@ -175,29 +240,35 @@ pub(super) fn fit_poisson(
     let mut last_r: Option<Vec<Vec<f64>>> = None;
     let mut good_rows: Vec<usize> = Vec::new();
 
+    let mut spare_w2: Vec<f64> = Vec::with_capacity(n);
+    let mut a: Vec<f64> = Vec::with_capacity(n * p);
+    let mut b: Vec<f64> = Vec::with_capacity(n);
     for _iter in 0..MAXIT {
-        let mu_eta: Vec<f64> = eta.iter().map(|e| e.exp().max(EPS)).collect();
-        good_rows = (0..n)
-            .filter(|&i| prior[i] > 0.0 && mu_eta[i] != 0.0)
-            .collect();
+        // Log link: d mu / d eta = exp(eta) = mu (the same expression R evaluates twice).
+        let mu_eta = &mu;
+        good_rows.clear();
+        good_rows.extend((0..n).filter(|&i| prior[i] > 0.0 && mu_eta[i] != 0.0));
         let ng = good_rows.len();
-        let mut a = vec![0.0; ng * p];
-        let mut b = vec![0.0; ng];
-        let mut w2 = vec![0.0; n];
+        a.clear();
+        a.resize(ng * p, 0.0);
+        b.clear();
+        b.resize(ng, 0.0);
+        let mut w2 = std::mem::take(&mut spare_w2);
+        w2.clear();
+        w2.resize(n, 0.0);
         for (r, &i) in good_rows.iter().enumerate() {
             let z = (eta[i] - offset[i]) + (y[i] - mu[i]) / mu_eta[i];
             let w = (prior[i] * mu_eta[i] * mu_eta[i] / mu[i]).sqrt();
             w2[i] = w * w;
             for j in 0..p {
-                a[r * p + j] = design.at(i, j) * w;
+                a[j * ng + r] = design.at(i, j) * w;
             }
             b[r] = z * w;
         }
         let (start, r) = qr_solve(ng, p, &mut a, &mut b)
             .ok_or_else(|| "design matrix is rank deficient".to_string())?;
         let mut start = start;
-        eta = lin(&start);
-        mu = linkinv(&eta);
+        step_into(&start, &mut eta, &mut mu);
         let mut dev = dev_resid_sum(y, &mu, prior);
         if !dev.is_finite() {
             let old = coefold
@@ -216,7 +287,7 @@ pub(super) fn fit_poisson(
             }
         }
         coef = start;
-        last_w2 = w2;
+        spare_w2 = std::mem::replace(&mut last_w2, w2);
         last_r = Some(r);
         if (dev - devold).abs() / (dev.abs() + 0.1) < EPSILON {
             converged = true;
@@ -233,8 +304,8 @@ pub(super) fn fit_poisson(
             cov[i][j] = (i.max(j)..p).map(|k| rinv[i][k] * rinv[j][k]).sum();
         }
     }
-    let mut hat = vec![0.0; n];
-    for &i in &good_rows {
+    let mut hat = vec![0.0; if want_hat { n } else { 0 }];
+    for &i in good_rows.iter().filter(|_| want_hat) {
         let w = last_w2[i].sqrt();
         let mut h = 0.0;
         for (k, _) in rinv.iter().enumerate() {

@@ -20,7 +20,7 @@ use std::f64::consts::PI;
 use std::ops::Range;
 
 use super::error::{Result, SurveillanceError};
-use super::glm::{Design, fit_poisson};
+use super::glm::{Design, fit_poisson_no_hat};
 use super::series::WeeklySeries;
 
 /// Direction of the change to detect (R: `dir`).
@@ -208,7 +208,7 @@ pub fn glr_pois(
                 rows.push(row((i + 1) as f64));
                 y.push(series.require(i)?);
             }
-            let fit = fit_poisson(&Design::new(&rows), &y, None, None)
+            let fit = fit_poisson_no_hat(&Design::new(&rows), &y, None, None)
                 .map_err(SurveillanceError::GlmFailure)?;
             range
                 .clone()
