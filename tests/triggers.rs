@@ -283,6 +283,31 @@ fn weekly_run_stores_evaluations_a_ranked_list_and_acknowledgements() {
             .all(|t| t["status"] != "closed")
     );
 
+    // Re-running one signal keeps the other signals' triggers in the week's list.
+    ok(marmot(lake).args([
+        "triggers",
+        "run",
+        "--week",
+        "2020-W43",
+        "--weeks",
+        "1",
+        "--signal",
+        "cab_housing",
+    ]));
+    let partial = list(lake, &["--active"]);
+    assert!(
+        partial["triggers"]
+            .as_array()
+            .expect("t")
+            .iter()
+            .any(|t| t["trigger_id"] == id),
+        "{id} lost when only cab_housing was re-run"
+    );
+    assert_eq!(
+        partial["triggers"].as_array().map(Vec::len),
+        next["triggers"].as_array().map(Vec::len)
+    );
+
     // Acknowledge it; the note shows in the list; an unknown id or an empty note is refused.
     ok(marmot(lake).args([
         "triggers",

@@ -26,7 +26,8 @@ pub enum TriggersAction {
         /// arrives, and a first run needs some history for the trigger lifecycle.
         #[arg(long, default_value_t = 8)]
         weeks: usize,
-        /// Only these signals (repeatable; default all).
+        /// Only re-evaluate these signals (repeatable; default all). The week's list still
+        /// covers every signal, from the stored evaluations of the others.
         #[arg(long)]
         signal: Vec<String>,
         /// Output format.
@@ -149,21 +150,17 @@ pub async fn run(
             signal,
             format,
         } => {
-            let chosen: Vec<SignalDef> = if signal.is_empty() {
-                signals.clone()
-            } else {
-                signal
-                    .iter()
-                    .map(|id| find(&signals, id).cloned())
-                    .collect::<Result<_>>()?
-            };
+            for id in &signal {
+                find(&signals, id)?;
+            }
             let opts = RunOptions {
                 week: week(&w)?,
                 weeks,
+                only: signal,
             };
             let engine = Engine::open(lake, &BTreeMap::new()).await?;
             let started = std::time::Instant::now();
-            let report = triggers::run(&engine, lake, &chosen, &opts, &Bar::new()).await?;
+            let report = triggers::run(&engine, lake, &signals, &opts, &Bar::new()).await?;
             match format {
                 TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&report)?),
                 TextOrJson::Text => {

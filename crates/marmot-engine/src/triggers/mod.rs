@@ -757,6 +757,9 @@ pub struct RunOptions {
     pub week: NaiveDate,
     /// How many weeks up to `week` are (re)evaluated (1 = only that week).
     pub weeks: usize,
+    /// Only these signals are (re)evaluated (empty: all). The week's trigger list still covers
+    /// every signal, from the stored evaluations of the others.
+    pub only: Vec<String>,
 }
 
 /// What a run did.
@@ -784,8 +787,9 @@ pub struct RunReport {
     pub status_version: Option<u64>,
 }
 
-/// Evaluates every signal for the weeks up to `opts.week`, stores the evaluations (replacing
-/// those of the same weeks), and stores the week's ranked trigger snapshot. Two commits: the
+/// Evaluates the signals (all of `signals`, or `opts.only`) for the weeks up to `opts.week`,
+/// stores the evaluations (replacing those of the same weeks), and stores the week's ranked
+/// trigger snapshot, derived from the stored evaluations of every signal. Two commits: the
 /// evaluations, then the snapshot (re-running the same week repairs a failed second commit).
 pub async fn run(
     engine: &Engine,
@@ -812,11 +816,22 @@ pub async fn run(
     let mut removes = Vec::new();
     let mut all_evals: Vec<Evaluation> = Vec::new();
     let mut versions = HashMap::new();
+    for id in &opts.only {
+        if !signals.iter().any(|s| &s.id == id) {
+            return Err(EngineError::Query(format!("unknown signal '{id}'")));
+        }
+    }
+    let all_signals = signals;
+    let chosen: Vec<&SignalDef> = signals
+        .iter()
+        .filter(|s| opts.only.is_empty() || opts.only.contains(&s.id))
+        .collect();
+    let signals = chosen.as_slice();
     progress.begin("trigger signals", signals.len() as u64);
     // Two signals at a time: one's DataFusion query overlaps the other's detection work.
     use futures::StreamExt;
     let reference_ref = &reference;
-    let mut evaluated = futures::stream::iter(signals.iter().map(|sig| async move {
+    let mut evaluated = futures::stream::iter(signals.iter().map(|&sig| async move {
         if engine.tables().iter().any(|t| t.name == sig.dataset) {
             evaluate_signal(engine, reference_ref, sig, from, week)
                 .await
@@ -827,7 +842,7 @@ pub async fn run(
     }))
     .buffered(2);
     let mut k = 0u64;
-    for sig in signals {
+    for &sig in signals {
         let Some(result) = evaluated.next().await else {
             break;
         };
@@ -898,8 +913,27 @@ pub async fn run(
     let meta = serde_json::json!({"triggers": {"week": report.week, "from": report.evaluated_from, "rows": report.evaluations}});
     report.evaluations_version =
         Some(store::commit(&mut table, EVALUATIONS_TABLE, adds, removes, meta, None).await?);
-    // Lifecycle from the whole stored history of these signals.
-    let close: HashMap<&str, usize> = signals
+    // The other signals' stored evaluations: the week's list covers every signal.
+    if let Some(table) = &existing {
+        for f in &files {
+            let key = file_key(&f.path);
+            if signals.iter().any(|s| s.id == key) {
+                continue;
+            }
+            let mut rows = Vec::new();
+            for b in read_data_file(table, &f.path).await? {
+                evaluations_from_batch(&b, &mut rows)?;
+            }
+            if let Some(latest) = rows.iter().max_by_key(|e| e.week_start) {
+                versions
+                    .entry(latest.signal.clone())
+                    .or_insert_with(|| latest.data_version.clone());
+            }
+            all_evals.extend(rows);
+        }
+    }
+    // Lifecycle from the whole stored history.
+    let close: HashMap<&str, usize> = all_signals
         .iter()
         .map(|s| (s.id.as_str(), s.close_after))
         .collect();
