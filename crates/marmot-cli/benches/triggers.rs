@@ -11,59 +11,12 @@
 //! is `MARMOT_BENCH_SCALE` (default 1, the demo place). Needs `python3` with `duckdb`
 //! (`pip install duckdb`) for the peer. Run: `cargo bench -p marmot-cli --bench triggers`.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
-const MEASURE: &str = r#"
-import resource, subprocess, sys, time
-t = time.perf_counter()
-r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-dt = time.perf_counter() - t
-if r.returncode != 0:
-    sys.stderr.write(r.stderr.decode())
-    sys.exit(r.returncode)
-print(f"{dt} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
-"#;
-
-/// Registers every table's Parquet files as views, then runs each signal's SQL
-/// grouped by LSOA and ISO week as Marmot's series query.
-const DUCKDB: &str = r#"
-import duckdb, glob, json, os, sys
-lake, queries = sys.argv[1], json.load(open(sys.argv[2]))
-con = duckdb.connect()
-for kind in ("tables", "reference"):
-    for d in glob.glob(os.path.join(lake, kind, "*")):
-        files = glob.glob(os.path.join(d, "*.parquet"))
-        if files:
-            con.execute(f"CREATE VIEW {os.path.basename(d)} AS SELECT * FROM read_parquet({files!r})")
-rows = 0
-for q in queries:
-    rows += len(con.execute(q).fetchall())
-print(rows, file=sys.stderr)
-"#;
-
-fn measure(args: &[&str], env: &[(&str, &str)]) -> Option<(f64, f64)> {
-    let mut c = Command::new("python3");
-    c.arg("-c")
-        .arg(MEASURE)
-        .args(args)
-        .envs(env.iter().copied());
-    let out = c.output().ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "{} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut it = text.split_whitespace();
-    Some((
-        it.next()?.parse().ok()?,
-        it.next()?.parse::<f64>().ok()? / 1024.0,
-    ))
-}
+use common::{DUCKDB, measure};
 
 fn main() {
     let scale: f64 = std::env::var("MARMOT_BENCH_SCALE")
@@ -77,27 +30,7 @@ fn main() {
     let marmot = env!("CARGO_BIN_EXE_marmot");
     let key = [("MARMOT_PSEUDONYM_KEY", "bench-key-0123456789abcdef")];
     let lake_s = lake.display().to_string();
-    if !lake.join("_marmot/lake.json").exists() {
-        eprintln!("generating the demo lake at scale {scale} ...");
-        let out = Command::new(marmot)
-            .envs(key)
-            .args([
-                "--lake",
-                &lake_s,
-                "demo",
-                "generate",
-                "--scale",
-                &scale.to_string(),
-                "--no-cube",
-            ])
-            .output()
-            .expect("marmot demo");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    common::demo_lake(marmot, &key, &lake, scale);
     let run = |weeks: &str| {
         let _ = std::fs::remove_dir_all(lake.join("triggers"));
         measure(

@@ -155,14 +155,28 @@ impl Engine {
 pub fn load_indicators(
     dir: Option<&std::path::Path>,
 ) -> Result<Vec<marmot_model::IndicatorDef>, EngineError> {
+    match query_files(dir, "indicators")? {
+        None => marmot_model::builtin_indicators(),
+        Some(files) => marmot_model::indicators_from_files(&files),
+    }
+    .map_err(|e| EngineError::Lake(e.into()))
+}
+
+/// The `(path, text)` of every `.sql` file in `dir/<kind>` — `dir` being the given queries
+/// directory, or `./queries` when it has that subdirectory; `None` means "use the definitions
+/// built into the binary".
+pub(crate) fn query_files(
+    dir: Option<&std::path::Path>,
+    kind: &str,
+) -> Result<Option<Vec<(String, String)>>, EngineError> {
     let local = std::path::Path::new("queries");
-    let dir = dir.or_else(|| local.join("indicators").is_dir().then_some(local));
+    let dir = dir.or_else(|| local.join(kind).is_dir().then_some(local));
     let Some(dir) = dir else {
-        return marmot_model::builtin_indicators().map_err(|e| EngineError::Lake(e.into()));
+        return Ok(None);
     };
-    let idir = dir.join("indicators");
-    let rd = std::fs::read_dir(&idir)
-        .map_err(|e| EngineError::Lake(LakeError::io(idir.display().to_string(), e)))?;
+    let sub = dir.join(kind);
+    let rd = std::fs::read_dir(&sub)
+        .map_err(|e| EngineError::Lake(LakeError::io(sub.display().to_string(), e)))?;
     let mut files = Vec::new();
     for entry in rd.flatten() {
         let p = entry.path();
@@ -172,5 +186,5 @@ pub fn load_indicators(
             files.push((p.display().to_string(), text));
         }
     }
-    marmot_model::indicators_from_files(&files).map_err(|e| EngineError::Lake(e.into()))
+    Ok(Some(files))
 }

@@ -213,28 +213,7 @@ impl IndicatorDef {
             what: file.to_string(),
             message: m,
         };
-        let body = text.trim_start();
-        let rest = body
-            .strip_prefix("/*")
-            .ok_or_else(|| invalid("must start with a /* ... */ block of TOML metadata".into()))?;
-        let (meta, sql) = rest
-            .split_once("*/")
-            .ok_or_else(|| invalid("the metadata block is not closed with */".into()))?;
-        let m: Meta = toml::from_str(meta).map_err(|e| ModelError::Parse {
-            what: file.to_string(),
-            message: e.to_string(),
-        })?;
-        let stem = file
-            .rsplit('/')
-            .next()
-            .unwrap_or(file)
-            .trim_end_matches(".sql");
-        if m.id != stem {
-            return Err(invalid(format!(
-                "id '{}' must match the file name '{stem}.sql'",
-                m.id
-            )));
-        }
+        let (m, sql): (Meta, String) = parse_query_file(file, text, |m: &Meta| &m.id)?;
         if !m
             .id
             .bytes()
@@ -244,10 +223,6 @@ impl IndicatorDef {
                 "id '{}' must be lower-case letters, digits and _",
                 m.id
             )));
-        }
-        let sql = sql.trim().trim_end_matches(';').to_string();
-        if sql.is_empty() {
-            return Err(invalid("no SQL after the metadata block".into()));
         }
         if (m.measure == Measure::Proportion) != (m.denominator.kind == DenominatorKind::Dataset) {
             return Err(invalid("proportions take their denominator from the dataset (denominator.kind = \"dataset\"), rates from the population".into()));
@@ -279,6 +254,47 @@ impl IndicatorDef {
     pub fn offers(&self, b: Breakdown) -> bool {
         self.breakdowns.contains(&b)
     }
+}
+
+/// Splits a query file (`queries/indicators/*.sql`, `queries/triggers/*.sql`) into its TOML
+/// metadata block, parsed as `M`, and its SQL (trimmed, without a final `;`), checking that the
+/// metadata's id is the file name and that there is SQL.
+pub(crate) fn parse_query_file<M: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+    id: impl Fn(&M) -> &str,
+) -> Result<(M, String), ModelError> {
+    let invalid = |m: String| ModelError::Invalid {
+        what: file.to_string(),
+        message: m,
+    };
+    let rest = text
+        .trim_start()
+        .strip_prefix("/*")
+        .ok_or_else(|| invalid("must start with a /* ... */ block of TOML metadata".into()))?;
+    let (meta, sql) = rest
+        .split_once("*/")
+        .ok_or_else(|| invalid("the metadata block is not closed with */".into()))?;
+    let m: M = toml::from_str(meta).map_err(|e| ModelError::Parse {
+        what: file.to_string(),
+        message: e.to_string(),
+    })?;
+    let stem = file
+        .rsplit('/')
+        .next()
+        .unwrap_or(file)
+        .trim_end_matches(".sql");
+    if id(&m) != stem {
+        return Err(invalid(format!(
+            "id '{}' must match the file name '{stem}.sql'",
+            id(&m)
+        )));
+    }
+    let sql = sql.trim().trim_end_matches(';').to_string();
+    if sql.is_empty() {
+        return Err(invalid("no SQL after the metadata block".into()));
+    }
+    Ok((m, sql))
 }
 
 /// Parses an age band label (`18-39`, `75+`) into inclusive years (90 = 90 and over).

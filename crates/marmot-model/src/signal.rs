@@ -247,32 +247,8 @@ impl SignalDef {
             what: file.to_string(),
             message: m,
         };
-        let rest = text
-            .trim_start()
-            .strip_prefix("/*")
-            .ok_or_else(|| invalid("must start with a /* ... */ block of TOML metadata".into()))?;
-        let (meta, sql) = rest
-            .split_once("*/")
-            .ok_or_else(|| invalid("the metadata block is not closed with */".into()))?;
-        let m: Meta = toml::from_str(meta).map_err(|e| ModelError::Parse {
-            what: file.to_string(),
-            message: e.to_string(),
-        })?;
-        let stem = file
-            .rsplit('/')
-            .next()
-            .unwrap_or(file)
-            .trim_end_matches(".sql");
-        if m.id != stem {
-            return Err(invalid(format!(
-                "id '{}' must match the file name '{stem}.sql'",
-                m.id
-            )));
-        }
-        let sql = sql.trim().trim_end_matches(';').to_string();
-        if sql.is_empty() {
-            return Err(invalid("no SQL after the metadata block".into()));
-        }
+        let (m, sql): (Meta, String) =
+            crate::indicator::parse_query_file(file, text, |m: &Meta| &m.id)?;
         let mut levels = Vec::new();
         for l in &m.levels {
             let level = Level::parse(l)?;

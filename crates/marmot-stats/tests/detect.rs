@@ -4,41 +4,13 @@
 //! input series, with the tolerances of tests/surveillance.rs.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
-
 use marmot_stats::surveillance::detect::*;
 
-fn ref_path(name: &str) -> String {
-    format!(
-        "{}/tests/reference/surveillance/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-type Row = HashMap<String, String>;
+mod common;
+use common::{Row, opt as num};
 
 fn read_csv(name: &str) -> Vec<Row> {
-    let mut rdr = csv::Reader::from_path(ref_path(name)).expect("open reference csv");
-    let headers = rdr.headers().expect("headers").clone();
-    rdr.records()
-        .map(|r| {
-            let r = r.expect("record");
-            headers
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
-fn num(row: &Row, col: &str) -> Option<f64> {
-    let v = &row[col];
-    if v == "NA" {
-        None
-    } else {
-        Some(v.parse().expect("number"))
-    }
+    common::read_in("surveillance", name)
 }
 
 fn flag(row: &Row, col: &str) -> bool {

@@ -7,42 +7,11 @@ use std::collections::HashMap;
 
 use marmot_stats::surveillance::*;
 
-fn ref_path(name: &str) -> String {
-    format!(
-        "{}/tests/reference/surveillance/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-type Row = HashMap<String, String>;
+mod common;
+use common::{Row, opt as num};
 
 fn read_csv(name: &str) -> Vec<Row> {
-    let mut rdr = csv::Reader::from_path(ref_path(name)).expect("open reference csv");
-    let headers = rdr.headers().expect("headers").clone();
-    rdr.records()
-        .map(|r| {
-            let r = r.expect("record");
-            headers
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
-fn num(row: &Row, col: &str) -> Option<f64> {
-    let v = row
-        .get(col)
-        .unwrap_or_else(|| panic!("missing column {col}"));
-    if v == "NA" {
-        None
-    } else {
-        Some(
-            v.parse()
-                .unwrap_or_else(|_| panic!("bad number {v} in {col}")),
-        )
-    }
+    common::read_in("surveillance", name)
 }
 
 fn flag(row: &Row, col: &str) -> Option<bool> {

@@ -80,29 +80,11 @@ pub fn parse_week(s: &str) -> Result<NaiveDate, EngineError> {
 /// `./queries/triggers` exists), else the shipped ones. Each signal's method parameters are
 /// checked here.
 pub fn load_signals(dir: Option<&std::path::Path>) -> Result<Vec<SignalDef>, EngineError> {
-    let local = std::path::Path::new("queries");
-    let dir = dir.or_else(|| local.join("triggers").is_dir().then_some(local));
-    let model_err = |e: marmot_model::ModelError| EngineError::Query(e.to_string());
-    let signals = match dir {
-        None => marmot_model::builtin_signals().map_err(model_err)?,
-        Some(dir) => {
-            let tdir = dir.join("triggers");
-            let rd = std::fs::read_dir(&tdir).map_err(|e| {
-                EngineError::Lake(marmot_lake::LakeError::io(tdir.display().to_string(), e))
-            })?;
-            let mut files = Vec::new();
-            for entry in rd.flatten() {
-                let p = entry.path();
-                if p.extension().is_some_and(|e| e == "sql") {
-                    let text = std::fs::read_to_string(&p).map_err(|e| {
-                        EngineError::Lake(marmot_lake::LakeError::io(p.display().to_string(), e))
-                    })?;
-                    files.push((p.display().to_string(), text));
-                }
-            }
-            marmot_model::signals_from_files(&files).map_err(model_err)?
-        }
-    };
+    let signals = match crate::query_files(dir, "triggers")? {
+        None => marmot_model::builtin_signals(),
+        Some(files) => marmot_model::signals_from_files(&files),
+    }
+    .map_err(|e| EngineError::Query(e.to_string()))?;
     for s in &signals {
         evaluate::check_params(s).map_err(EngineError::Query)?;
     }
@@ -326,14 +308,15 @@ pub async fn evaluate_signal(
         }
     }
     let sig2 = sig.clone();
-    let data2 = data.clone();
     let dv = data_version(engine, sig);
-    let mut evals = tokio::task::spawn_blocking(move || {
-        evaluate::evaluate(&sig2, &data2, start..end, provisional_from)
+    // The series move into the worker and come back with the evaluations (no copy).
+    let (data, evals) = tokio::task::spawn_blocking(move || {
+        let evals = evaluate::evaluate(&sig2, &data, start..end, provisional_from);
+        (data, evals)
     })
     .await
-    .map_err(|e| EngineError::Execution(format!("trigger worker: {e}")))?
-    .map_err(EngineError::Query)?;
+    .map_err(|e| EngineError::Execution(format!("trigger worker: {e}")))?;
+    let mut evals = evals.map_err(EngineError::Query)?;
     for e in &mut evals {
         e.data_version.clone_from(&dv);
     }
@@ -728,24 +711,16 @@ fn file_key(path: &str) -> &str {
     name.split('.').next().unwrap_or(name)
 }
 
-/// Reads stored evaluations (of one signal, or all).
-pub async fn load_evaluations(
-    lake: &Lake,
-    signal: Option<&str>,
+/// The evaluations in one data file of the evaluations table.
+async fn read_evaluations(
+    table: &deltalake::DeltaTable,
+    path: &str,
 ) -> Result<Vec<Evaluation>, EngineError> {
-    let Some(table) = lake.load_table(EVALUATIONS_PATH, None).await? else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for f in table_files(&table, EVALUATIONS_TABLE)? {
-        if signal.is_some_and(|s| file_key(&f.path) != s) {
-            continue;
-        }
-        for b in read_data_file(&table, &f.path).await? {
-            evaluations_from_batch(&b, &mut out)?;
-        }
+    let mut rows = Vec::new();
+    for b in read_data_file(table, path).await? {
+        evaluations_from_batch(&b, &mut rows)?;
     }
-    Ok(out)
+    Ok(rows)
 }
 
 // ---------------------------------------------------------------- run
@@ -873,10 +848,7 @@ pub async fn run(
         let mut kept = Vec::new();
         if let Some(table) = &existing {
             for f in files.iter().filter(|f| file_key(&f.path) == sig.id) {
-                let mut rows = Vec::new();
-                for b in read_data_file(table, &f.path).await? {
-                    evaluations_from_batch(&b, &mut rows)?;
-                }
+                let rows = read_evaluations(table, &f.path).await?;
                 kept.extend(
                     rows.into_iter()
                         .filter(|e| e.week_start < from || e.week_start > week),
@@ -920,10 +892,7 @@ pub async fn run(
             if signals.iter().any(|s| s.id == key) {
                 continue;
             }
-            let mut rows = Vec::new();
-            for b in read_data_file(table, &f.path).await? {
-                evaluations_from_batch(&b, &mut rows)?;
-            }
+            let rows = read_evaluations(table, &f.path).await?;
             if let Some(latest) = rows.iter().max_by_key(|e| e.week_start) {
                 versions
                     .entry(latest.signal.clone())

@@ -200,21 +200,8 @@ fn fit(
     let zeros = vec![0.0; n];
     let prior = prior.unwrap_or(&ones);
     let offset = offset.unwrap_or(&zeros);
-    let lin = |beta: &[f64]| -> Vec<f64> {
-        (0..n)
-            .map(|i| {
-                design
-                    .row(i)
-                    .iter()
-                    .zip(beta)
-                    .map(|(a, b)| a * b)
-                    .sum::<f64>()
-                    + offset[i]
-            })
-            .collect()
-    };
-    let linkinv = |eta: &[f64]| -> Vec<f64> { eta.iter().map(|e| e.exp().max(EPS)).collect() };
-    // The same two steps into existing buffers (the common path: no allocation per iteration).
+    // eta = X beta + offset and mu = exp(eta), into existing buffers (no allocation per
+    // iteration).
     let step_into = |beta: &[f64], eta: &mut Vec<f64>, mu: &mut Vec<f64>| {
         eta.clear();
         eta.extend((0..n).map(|i| {
@@ -231,7 +218,7 @@ fn fit(
     };
 
     let mut eta: Vec<f64> = y.iter().map(|&v| (v + 0.1).ln()).collect();
-    let mut mu = linkinv(&eta);
+    let mut mu: Vec<f64> = eta.iter().map(|e| e.exp().max(EPS)).collect();
     let mut devold = dev_resid_sum(y, &mu, prior);
     let mut coefold: Option<Vec<f64>> = None;
     let mut converged = false;
@@ -281,8 +268,7 @@ fn fit(
                 }
                 ii += 1;
                 start = start.iter().zip(&old).map(|(s, o)| (s + o) / 2.0).collect();
-                eta = lin(&start);
-                mu = linkinv(&eta);
+                step_into(&start, &mut eta, &mut mu);
                 dev = dev_resid_sum(y, &mu, prior);
             }
         }

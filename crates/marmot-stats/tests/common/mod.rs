@@ -12,15 +12,25 @@ pub const TOL: f64 = 1e-12;
 pub type Row = HashMap<String, String>;
 
 pub fn reference_path(file: &str) -> PathBuf {
+    reference_path_in("phe-methods", file)
+}
+
+/// A file of one reference set (`phe-methods`, `surveillance`) under `tests/reference/`.
+pub fn reference_path_in(set: &str, file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join("reference")
-        .join("phe-methods")
+        .join(set)
         .join(file)
 }
 
 pub fn read(file: &str) -> Vec<Row> {
-    let path = reference_path(file);
+    read_in("phe-methods", file)
+}
+
+/// Every row of a reference CSV of one set, as column -> text.
+pub fn read_in(set: &str, file: &str) -> Vec<Row> {
+    let path = reference_path_in(set, file);
     let mut reader = csv::Reader::from_path(&path)
         .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
     let headers = reader.headers().expect("headers").clone();
