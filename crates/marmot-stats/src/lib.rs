@@ -18,6 +18,7 @@
 //! | [`sii`](mod@sii) | slope / relative index of inequality, CIs by seeded simulation | Low & Low 2004; `phe_sii` |
 //! | [`funnel`] | funnel plot limits (proportion, ratio, rate), points, significance | PHE funnel plot tool; `calculate_funnel_limits`, `assign_funnel_significance`, `calculate_funnel_points` |
 //! | [`benchmark`] | comparison with a benchmark and RAG judgement by polarity | Fingertips technical guidance |
+//! | [`disclosure`] | small-number suppression of linked count tables: primary threshold suppression, line rule, exact linear-algebra audit of complements; [`disclosure::Family`] builds the area-hierarchy constraints | Hundepool et al. 2012, *Statistical Disclosure Control* |
 //! | [`dist`] | normal (AS 241), gamma / chi-squared and Student's t quantiles | Wichura 1988 |
 //! | [`surveillance`] | outbreak detection on weekly counts: Farrington flexible (Noufaily et al. 2013) and classic (Farrington et al. 1996), EARS C1/C2/C3, CUSUM, GLR Poisson, with lower bounds for drops | R package `surveillance` (Salmon, Schumacher & Höhle 2016) |
 //!
@@ -28,6 +29,7 @@
 
 pub mod benchmark;
 pub mod ci;
+pub mod disclosure;
 pub mod dist;
 pub mod dsr;
 mod error;
