@@ -536,7 +536,7 @@ fn measure(
 }
 
 /// The categories a breakdown has (for denominators), with the LSOA / sex / age filter of each.
-pub(crate) fn categories(ind: &IndicatorDef, by: Option<Breakdown>) -> Vec<String> {
+pub fn categories(ind: &IndicatorDef, by: Option<Breakdown>) -> Vec<String> {
     match by {
         None => vec![String::new()],
         Some(Breakdown::ImdQuintile | Breakdown::LocalImdQuintile) => {

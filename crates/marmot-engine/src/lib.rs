@@ -63,6 +63,19 @@ pub struct TableInfo {
     pub version: u64,
 }
 
+/// How an engine is opened.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Delta versions to pin tables (by SQL name) to; unpinned tables read their latest version.
+    pub versions: BTreeMap<String, u64>,
+    /// A memory budget in bytes for query execution (DataFusion's memory pool: operators that
+    /// can spill do; others fail with "resources exhausted" instead of taking the process down).
+    pub memory_limit: Option<usize>,
+    /// Register curated tables without their identifier columns (pseudonymised ids) and without
+    /// the ingest bookkeeping column, so that no query can return them (the serving path).
+    pub hide_identifiers: bool,
+}
+
 /// DataFusion over a lake.
 pub struct Engine {
     ctx: SessionContext,
@@ -76,6 +89,19 @@ impl Engine {
         lake: &Lake,
         versions: &BTreeMap<String, u64>,
     ) -> Result<Engine, EngineError> {
+        Engine::open_with(
+            lake,
+            &EngineOptions {
+                versions: versions.clone(),
+                ..EngineOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// [`Engine::open`] with options: pinned versions, a memory budget, hidden identifiers.
+    pub async fn open_with(lake: &Lake, options: &EngineOptions) -> Result<Engine, EngineError> {
+        let versions = &options.versions;
         lake.require_manifest().await?;
         // Plain Utf8 strings (not Utf8View) keep results simple for every consumer.
         let config = SessionConfig::new()
@@ -86,7 +112,16 @@ impl Engine {
             )
             // ...and SQL's VARCHAR is Utf8 too (DataFusion 55 maps it to Utf8View by default).
             .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = match options.memory_limit {
+            None => SessionContext::new_with_config(config),
+            Some(bytes) => {
+                let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                    .with_memory_limit(bytes, 1.0)
+                    .build_arc()
+                    .map_err(EngineError::from_df)?;
+                SessionContext::new_with_config_rt(config, runtime)
+            }
+        };
         functions::register_all(&ctx);
         let mut tables = Vec::new();
         let contracts = marmot_model::builtin_contracts().map_err(LakeError::from)?;
@@ -121,8 +156,43 @@ impl Engine {
                 .with_session(Arc::new(ctx.state()))
                 .await
                 .map_err(|e| LakeError::delta(&name, e))?;
-            ctx.register_table(name.as_str(), provider)
+            let hidden: Vec<&str> = match contracts.iter().find(|c| c.name == name) {
+                Some(c) if options.hide_identifiers => c
+                    .identifier_columns()
+                    .map(|c| c.name.as_str())
+                    .chain(std::iter::once(marmot_lake::validate::INGEST_COLUMN))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if hidden.is_empty() {
+                ctx.register_table(name.as_str(), provider)
+                    .map_err(EngineError::from_df)?;
+            } else {
+                // A view over the table without the hidden columns; the table itself is not
+                // registered under any name, so no query can reach them.
+                let keep: Vec<String> = provider
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .filter(|n| !hidden.contains(&n.as_str()))
+                    .collect();
+                // The view's own scan carries the table's name, so plans over the view still
+                // say which dataset they read (the serving path checks that).
+                use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col};
+                let cols: Vec<Expr> = keep.iter().map(|c| col(format!("\"{c}\""))).collect();
+                let plan = LogicalPlanBuilder::scan(
+                    name.as_str(),
+                    datafusion::datasource::provider_as_source(provider),
+                    None,
+                )
+                .and_then(|b| b.project(cols))
+                .and_then(|b| b.build())
                 .map_err(EngineError::from_df)?;
+                let view = datafusion::dataframe::DataFrame::new(ctx.state(), plan).into_view();
+                ctx.register_table(name.as_str(), view)
+                    .map_err(EngineError::from_df)?;
+            }
             tables.push(TableInfo {
                 name,
                 kind,

@@ -1013,6 +1013,56 @@ pub async fn list(
     Ok((label, out))
 }
 
+/// The ranked trigger list of a run week as registered in `engine`, with the acknowledgements
+/// registered there: read at the engine's pinned table versions, so a report naming those
+/// versions shows exactly the same list when it is made again.
+pub async fn list_in(engine: &Engine, week: &str) -> Result<Vec<ListedTrigger>, EngineError> {
+    let has = |t: &str| engine.tables().iter().any(|x| x.name == t);
+    let none = || {
+        EngineError::Query(format!(
+            "no trigger run for {week}: run `marmot triggers run --week {week}`"
+        ))
+    };
+    if !has(STATUS_TABLE) {
+        return Err(none());
+    }
+    let q = week.replace('\'', "''");
+    let batches = engine
+        .sql(&format!(
+            "SELECT * FROM {STATUS_TABLE} WHERE as_of_week = '{q}' ORDER BY rank"
+        ))
+        .await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        listed_from_batch(b, &mut out)?;
+    }
+    if out.is_empty() {
+        return Err(none());
+    }
+    if has(ACKS_TABLE) {
+        let acks = engine
+            .sql(&format!(
+                "SELECT trigger_id, acknowledged_by, note, acknowledged_at FROM {ACKS_TABLE} ORDER BY acknowledged_at"
+            ))
+            .await?;
+        for b in &acks {
+            let c = Cols(b);
+            for r in 0..b.num_rows() {
+                let id = c.s("trigger_id")?.value(r);
+                if let Some(t) = out.iter_mut().find(|t| t.trigger_id == id) {
+                    t.acknowledgements.push(Ack {
+                        trigger_id: id.to_string(),
+                        by: c.s("acknowledged_by")?.value(r).to_string(),
+                        note: c.s("note")?.value(r).to_string(),
+                        at: c.s("acknowledged_at")?.value(r).to_string(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every acknowledgement, oldest first.
 pub async fn load_acks(lake: &Lake) -> Result<Vec<Ack>, EngineError> {
     let Some(table) = lake.load_table(ACKS_PATH, None).await? else {
