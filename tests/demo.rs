@@ -42,7 +42,7 @@ fn planted_signals_are_written_to_the_lake() {
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
-    let out = ok(marmot(lake).arg("demo"));
+    let out = ok(marmot(lake).args(["demo", "--no-serve"]));
     assert!(out.contains("demo lake already at"), "{out}");
 }
 

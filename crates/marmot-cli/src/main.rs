@@ -13,6 +13,7 @@ use marmot_lake::reference::{PlaceSource, init_lake};
 use marmot_lake::store::{table_history, table_rows};
 use marmot_lake::{Lake, LakeError, Pseudonymiser};
 
+mod serve_cmd;
 mod triggers_cmd;
 
 /// Exit codes (documented in the README).
@@ -59,6 +60,11 @@ enum Command {
         action: Option<DemoAction>,
         #[command(flatten)]
         opts_args: GenerateArgs,
+        /// Only make and summarise the lake; do not start the server.
+        #[arg(long)]
+        no_serve: bool,
+        #[command(flatten)]
+        serve: serve_cmd::ServeArgs,
     },
     /// Validate partner files against a dataset contract and commit them to the lake.
     Ingest {
@@ -169,6 +175,29 @@ enum Command {
     Triggers {
         #[command(subcommand)]
         action: triggers_cmd::TriggersAction,
+    },
+    /// Serve the lake over HTTP: JSON API (OpenAPI at /api/v1/openapi.json), charts,
+    /// dashboards, the weekly SOC report and partner extracts.
+    Serve {
+        #[command(flatten)]
+        args: serve_cmd::ServeArgs,
+    },
+    /// API tokens: each has a role (viewer, partner, analyst, admin); only hashes are stored.
+    Tokens {
+        #[command(subcommand)]
+        action: serve_cmd::TokensAction,
+    },
+    /// The weekly System Operational Command report as a self-contained HTML page.
+    Report {
+        /// ISO week, e.g. 2020-W42.
+        #[arg(long)]
+        week: String,
+        /// Make it from these table versions (`name@version;...`, as a report names them).
+        #[arg(long)]
+        versions: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -400,12 +429,48 @@ async fn run(cli: Cli) -> Result<u8> {
             );
             Ok(exit::OK)
         }
-        Command::Demo { action, opts_args } => {
-            let (opts_args, always) = match action {
-                Some(DemoAction::Generate { opts_args }) => (opts_args, true),
-                None => (opts_args, false),
-            };
-            demo(&lake, &opts_args, always).await
+        Command::Demo {
+            action,
+            opts_args,
+            no_serve,
+            serve,
+        } => match action {
+            Some(DemoAction::Generate { opts_args }) => demo(&lake, &opts_args, true).await,
+            None => {
+                demo(&lake, &opts_args, false).await?;
+                if no_serve {
+                    return Ok(exit::OK);
+                }
+                demo_serve(&lake, &cli.lake, cli.queries.clone(), &serve).await
+            }
+        },
+        Command::Serve { args } => {
+            serve_cmd::init_logging(args.log_json);
+            let config = args.config(&cli.lake, cli.queries.clone(), lake_options());
+            serve_cmd::serve(config, |addr| {
+                println!("marmot serving {} at http://{addr}/", cli.lake);
+                println!("  API:        http://{addr}/api/v1/indicators   (OpenAPI: /api/v1/openapi.json)");
+                println!("  dashboards: http://{addr}/dashboards");
+            })
+            .await?;
+            Ok(exit::OK)
+        }
+        Command::Tokens { action } => {
+            serve_cmd::tokens(action)?;
+            Ok(exit::OK)
+        }
+        Command::Report {
+            week,
+            versions,
+            output,
+        } => {
+            let config = serve_cmd::ServeArgs::defaults().config(
+                &cli.lake,
+                cli.queries.clone(),
+                lake_options(),
+            );
+            serve_cmd::report(config, &week, versions.as_deref(), output).await?;
+            Ok(exit::OK)
         }
         Command::Ingest {
             dataset,
@@ -702,6 +767,54 @@ async fn demo(lake: &Lake, opts_args: &GenerateArgs, always: bool) -> Result<u8>
     println!(
         "  marmot sql \"SELECT neighbourhood, count(*) AS emergency_admissions FROM admissions JOIN geography USING (lsoa11cd) WHERE admission_method = 'emergency' GROUP BY 1 ORDER BY 2 DESC\""
     );
+    Ok(exit::OK)
+}
+
+/// The demo's server: a trigger run for the demo week if there is none, an analyst token that
+/// lives as long as the process, and the URLs to open.
+async fn demo_serve(
+    lake: &Lake,
+    location: &str,
+    queries: Option<PathBuf>,
+    args: &serve_cmd::ServeArgs,
+) -> Result<u8> {
+    const WEEK: &str = "2020-W42";
+    if marmot_engine::triggers::snapshot_weeks(lake)
+        .await?
+        .is_empty()
+    {
+        eprintln!("evaluating the early-warning triggers for {WEEK}...");
+        let opts = marmot_engine::triggers::RunOptions {
+            week: marmot_engine::triggers::parse_week(WEEK)?,
+            weeks: 8,
+            only: Vec::new(),
+        };
+        let signals = marmot_engine::triggers::load_signals(queries.as_deref())?;
+        let engine = marmot_engine::Engine::open(lake, &BTreeMap::new()).await?;
+        marmot_engine::triggers::run(&engine, lake, &signals, &opts, &Bar::new()).await?;
+    }
+    serve_cmd::init_logging(args.log_json);
+    let mut config = args.config(location, queries, lake_options());
+    let (token, record) = marmot_server::auth::mint(
+        marmot_server::Role::Analyst,
+        None,
+        "demo analyst (this run only)",
+    );
+    config.ephemeral_tokens = vec![record];
+    serve_cmd::serve(config, |addr| {
+        let base = format!("http://{addr}");
+        println!("\nMarmot is serving the demo lake at {base}/");
+        println!("  dashboards (public):  {base}/dashboards");
+        println!("  indicators (JSON):    {base}/api/v1/indicators");
+        println!("  a chart:              {base}/api/v1/charts/trend/covid_admissions.png?grain=week");
+        println!("  ward extract (needs a partner token): {base}/api/v1/extracts/ward/emergency_admissions.csv");
+        println!("  OpenAPI:              {base}/api/v1/openapi.json");
+        println!("An analyst token for this run only (not stored): {token}");
+        println!("  weekly SOC report:    {base}/reports/weekly/{WEEK}.html?access_token={token}");
+        println!("  curl -H 'Authorization: Bearer {token}' {base}/api/v1/triggers?week={WEEK}");
+        println!("Ctrl-C stops the server.");
+    })
+    .await?;
     Ok(exit::OK)
 }
 

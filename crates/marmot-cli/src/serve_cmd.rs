@@ -1,0 +1,214 @@
+//! `marmot serve`, `marmot tokens`, `marmot report`: wiring for `marmot-server`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Args, Subcommand};
+use marmot_server::{AppState, Role, ServerConfig, TokenStore};
+
+/// Options of the server shared by `serve` and `demo`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "MARMOT_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Directory of dashboard definitions (default `./dashboards`, else the built-in ones).
+    #[arg(long, env = "MARMOT_DASHBOARDS", default_value = "dashboards")]
+    pub dashboards: PathBuf,
+    /// Tokens file (default `$MARMOT_TOKENS` or `~/.config/marmot/tokens.toml`).
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
+    /// Refuse requests without a token (otherwise they are viewers: public dashboards and
+    /// suppressed values only).
+    #[arg(long)]
+    pub require_token: bool,
+    /// Most rows an ad-hoc SQL query returns.
+    #[arg(long, default_value_t = 10_000)]
+    pub sql_max_rows: usize,
+    /// Longest an ad-hoc SQL query may run, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub sql_timeout: u64,
+    /// Memory budget of one ad-hoc SQL query, MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub sql_memory_mib: usize,
+    /// Ad-hoc SQL queries running at once (more are refused with 429).
+    #[arg(long, default_value_t = 2)]
+    pub sql_concurrency: usize,
+    /// Largest upload, MiB.
+    #[arg(long, default_value_t = 512)]
+    pub max_upload_mib: usize,
+    /// Seconds between checks for new data in the lake.
+    #[arg(long, default_value_t = 30)]
+    pub reload_secs: u64,
+    /// Log as JSON lines (structured logs) instead of text.
+    #[arg(long, env = "MARMOT_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl ServeArgs {
+    /// The defaults, as `marmot serve` with no options.
+    pub fn defaults() -> ServeArgs {
+        #[derive(clap::Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        <Wrap as clap::Parser>::parse_from(["marmot"]).args
+    }
+
+    /// The server configuration.
+    pub fn config(
+        &self,
+        lake: &str,
+        queries: Option<PathBuf>,
+        lake_options: std::collections::HashMap<String, String>,
+    ) -> ServerConfig {
+        let mut c = ServerConfig::new(lake);
+        c.addr = self.addr.clone();
+        c.dashboards = self.dashboards.clone();
+        if let Some(t) = &self.tokens {
+            c.tokens = t.clone();
+        }
+        c.queries = queries;
+        c.lake_options = lake_options;
+        c.require_token = self.require_token;
+        c.sql.max_rows = self.sql_max_rows;
+        c.sql.timeout = std::time::Duration::from_secs(self.sql_timeout);
+        c.sql.memory = self.sql_memory_mib << 20;
+        c.sql.concurrency = self.sql_concurrency;
+        c.max_body = self.max_upload_mib << 20;
+        c.reload_every = std::time::Duration::from_secs(self.reload_secs.max(1));
+        c
+    }
+}
+
+/// Starts structured logging (RUST_LOG filters; default info).
+pub fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    // The Delta and DataFusion crates are chatty at info: Marmot's own events and the request
+    // log by default.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,marmot_server=info,tower_http=info"));
+    use std::io::IsTerminal;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
+}
+
+/// Serves until stopped. `banner` prints what to open once the socket listens.
+pub async fn serve(config: ServerConfig, banner: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
+    let lake = config.lake.clone();
+    marmot_server::serve(config, banner)
+        .await
+        .map_err(|e| anyhow!("serving the lake at {lake}: {e}"))
+}
+
+/// `marmot tokens ...`.
+#[derive(Subcommand)]
+pub enum TokensAction {
+    /// Make a token: it is printed once, and only its hash is stored.
+    Add {
+        /// viewer, partner, analyst or admin.
+        #[arg(long)]
+        role: String,
+        /// Organisation (partners: the partner name their uploads are recorded under).
+        #[arg(long)]
+        org: Option<String>,
+        /// A label for people.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Tokens file (default `$MARMOT_TOKENS` or `~/.config/marmot/tokens.toml`).
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+    },
+    /// List tokens (ids, roles, organisations; never the tokens).
+    List {
+        /// Tokens file.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+    },
+}
+
+/// Runs `marmot tokens`.
+pub fn tokens(action: TokensAction) -> Result<()> {
+    match action {
+        TokensAction::Add {
+            role,
+            org,
+            name,
+            tokens,
+        } => {
+            let role = Role::parse(&role).map_err(|e| anyhow!(e))?;
+            let store =
+                TokenStore::new(tokens.unwrap_or_else(marmot_server::state::default_tokens_path));
+            let (token, rec) = store.add(role, org, &name).map_err(|e| anyhow!(e))?;
+            eprintln!(
+                "token {} ({}{}) added to {}; it is shown once, keep it safe:",
+                rec.id,
+                rec.role.name(),
+                rec.org
+                    .as_deref()
+                    .map(|o| format!(", {o}"))
+                    .unwrap_or_default(),
+                store.path().display()
+            );
+            println!("{token}");
+            Ok(())
+        }
+        TokensAction::List { tokens } => {
+            let store =
+                TokenStore::new(tokens.unwrap_or_else(marmot_server::state::default_tokens_path));
+            for r in store.records().map_err(|e| anyhow!(e))? {
+                println!(
+                    "{}  {:<8} {:<16} {}  {}",
+                    r.id,
+                    r.role.name(),
+                    r.org.unwrap_or_default(),
+                    r.created,
+                    r.name
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Runs `marmot report`: the weekly SOC report as HTML, optionally from pinned versions.
+pub async fn report(
+    config: ServerConfig,
+    week: &str,
+    versions: Option<&str>,
+    output: Option<PathBuf>,
+) -> Result<()> {
+    let pins = match versions {
+        Some(v) => marmot_server::state::parse_versions(v).map_err(|e| anyhow!("{e}"))?,
+        None => Default::default(),
+    };
+    let state = std::sync::Arc::new(
+        AppState::pinned(config, &pins)
+            .await
+            .map_err(|e| anyhow!("{e}"))?,
+    );
+    let caller = marmot_server::Caller {
+        role: Role::Analyst,
+        id: "cli".into(),
+        org: None,
+    };
+    let html = marmot_server::report::weekly(&state, &caller, week)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    match output {
+        Some(p) => {
+            std::fs::write(&p, html).with_context(|| format!("writing {}", p.display()))?;
+            eprintln!("report for {week} written to {}", p.display());
+        }
+        None => print!("{html}"),
+    }
+    Ok(())
+}
