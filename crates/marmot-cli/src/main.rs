@@ -377,11 +377,7 @@ fn place_source(place: &str) -> Result<PlaceSource> {
 }
 
 fn pseudonymiser() -> Result<Pseudonymiser> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    let (p, _note) = Pseudonymiser::from_env_or_file(&base.join("marmot").join("pseudonym.key"))?;
+    let (p, _note) = Pseudonymiser::from_env_or_file(&Pseudonymiser::default_key_file())?;
     Ok(p)
 }
 

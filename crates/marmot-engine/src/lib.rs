@@ -68,6 +68,9 @@ pub struct TableInfo {
 pub struct EngineOptions {
     /// Delta versions to pin tables (by SQL name) to; unpinned tables read their latest version.
     pub versions: BTreeMap<String, u64>,
+    /// Register only the tables named in `versions` (a state made again from the versions it
+    /// names: a table created since then must not appear).
+    pub only_pinned: bool,
     /// A memory budget in bytes for query execution (DataFusion's memory pool: operators that
     /// can spill do; others fail with "resources exhausted" instead of taking the process down).
     pub memory_limit: Option<usize>,
@@ -147,6 +150,9 @@ impl Engine {
                 .map(|(n, p)| (n.to_string(), p.to_string(), "triggers")),
             );
         for (name, rel, kind) in names {
+            if options.only_pinned && !versions.contains_key(&name) {
+                continue;
+            }
             let Some(table) = lake.load_table(&rel, versions.get(&name).copied()).await? else {
                 continue;
             };

@@ -42,6 +42,18 @@ impl Pseudonymiser {
         Ok(Pseudonymiser { mac })
     }
 
+    /// Where the key lives unless configured: `$XDG_CONFIG_HOME/marmot/pseudonym.key`, else
+    /// `~/.config/marmot/pseudonym.key`. The CLI and the server use the same one, so data
+    /// ingested either way links up.
+    pub fn default_key_file() -> PathBuf {
+        std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("marmot")
+            .join("pseudonym.key")
+    }
+
     /// The key from `MARMOT_PSEUDONYM_KEY`, else the file named by `MARMOT_PSEUDONYM_KEY_FILE`,
     /// else `default_file` — created with 32 random bytes (mode 0600) when it does not exist yet.
     /// Returns the pseudonymiser and a note saying where the key came from.

@@ -8,7 +8,6 @@ use marmot_charts::{
     Bar, Format, FunnelLimits, FunnelPoint, MapArea, Outcome, Rendered, Size, SpineRow, TrendPoint,
     TriggerPoint,
 };
-use marmot_engine::indicators::ValuesRequest;
 use marmot_model::{Breakdown, IndicatorDef, Level, Measure, Period, Polarity};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -18,7 +17,7 @@ use crate::api::triggers::{HistoryQuery, history_rows};
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::state::Shared;
-use crate::values::{ValueJson, parse_periods, served_values};
+use crate::values::{ValueJson, parse_periods, table};
 
 /// Chart kinds served at `/api/v1/charts/{kind}/{name}.{png|svg}`.
 pub const KINDS: [&str; 7] = [
@@ -277,18 +276,7 @@ async fn quintiles(
         by,
     )
     .await?;
-    let rows = served_values(
-        state,
-        &snap,
-        caller,
-        &ind,
-        &ValuesRequest {
-            level,
-            periods: vec![period.clone()],
-            by: Some(by),
-        },
-    )
-    .await?;
+    let rows = table(state, &snap, caller, &ind, level, &period, Some(by)).await?;
     let rows: Vec<&ValueJson> = rows.iter().filter(|r| r.area_code == area).collect();
     let bars: Vec<Bar> = rows
         .iter()
@@ -362,18 +350,7 @@ async fn level_values(
     let snap = state.snapshot();
     let period = single_period(parse_periods(&snap, ind, q.period.as_deref())?)?;
     let level = Level::parse(q.level.as_deref().unwrap_or(default_level))?;
-    let rows = served_values(
-        state,
-        &snap,
-        caller,
-        ind,
-        &ValuesRequest {
-            level,
-            periods: vec![period.clone()],
-            by: None,
-        },
-    )
-    .await?;
+    let rows = table(state, &snap, caller, ind, level, &period, None).await?;
     Ok((level, period, rows))
 }
 
@@ -385,18 +362,7 @@ async fn place_value(
     period: &Period,
 ) -> ApiResult<Option<f64>> {
     let snap = state.snapshot();
-    let rows = served_values(
-        state,
-        &snap,
-        caller,
-        ind,
-        &ValuesRequest {
-            level: Level::Place,
-            periods: vec![period.clone()],
-            by: None,
-        },
-    )
-    .await?;
+    let rows = table(state, &snap, caller, ind, Level::Place, period, None).await?;
     Ok(rows.first().and_then(|r| r.value))
 }
 
@@ -591,18 +557,7 @@ async fn spine(
         let Ok(period) = single_period(periods) else {
             continue;
         };
-        let vals = served_values(
-            state,
-            &snap,
-            caller,
-            ind,
-            &ValuesRequest {
-                level,
-                periods: vec![period.clone()],
-                by: None,
-            },
-        )
-        .await?;
+        let vals = table(state, &snap, caller, ind, level, &period, None).await?;
         let Some(me) = vals.iter().find(|r| r.area_code == area) else {
             continue;
         };

@@ -11,6 +11,10 @@
 //! - an area's total equals the sum of its breakdown categories, where they add up (sex and age
 //!   band do not when some records lack them; then no relation is claimed because none holds).
 //!
+//! Periods of different lengths nest too (three months make a quarter), so below analyst each
+//! indicator is served at its own grain only (`values::served_values` refuses others), and
+//! dataset extracts by calendar month only; tables of one grain do not overlap.
+//!
 //! For proportions the complement (denominator minus numerator) is protected the same way and
 //! the two patterns are joined. LSOA-level values are never served below analyst. Suppressed
 //! rows lose their value, intervals, numerator and comparison; the denominator (a population or

@@ -31,10 +31,29 @@ use crate::charts::{self, ChartQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::pages::{esc, page, trigger_rows};
 use crate::state::Shared;
-use crate::values::{ValueJson, served_values};
+use crate::values::{ValueJson, complete_period, served_values, table};
 
 /// A trigger is "late data" when its dataset has nothing in the 14 days before the week ends.
 pub const LATE_DAYS: u64 = 14;
+
+/// Appends a chart as inline SVG; a chart that cannot be drawn is left out (the tables say it).
+async fn inline_chart(
+    state: &Shared,
+    caller: &Caller,
+    kind: &str,
+    name: &str,
+    q: &ChartQuery,
+    body: &mut String,
+) {
+    match charts::render(state, caller, kind, name, Format::Svg, q).await {
+        Ok(r) => {
+            body.push_str("<div class=\"panel\">");
+            body.push_str(&String::from_utf8_lossy(&r.bytes));
+            body.push_str("</div>");
+        }
+        Err(e) => tracing::warn!(error = %e, kind, name, "report chart left out"),
+    }
+}
 
 fn period_before(p: &Period) -> Option<Period> {
     p.start
@@ -179,13 +198,7 @@ pub async fn weekly(state: &Shared, caller: &Caller, week: &str) -> ApiResult<St
                     method: t.methods.first().cloned(),
                     ..ChartQuery::default()
                 };
-                if let Ok(r) =
-                    charts::render(state, caller, "trigger", &t.signal, Format::Svg, &q).await
-                {
-                    body.push_str("<div class=\"panel\">");
-                    body.push_str(&String::from_utf8_lossy(&r.bytes));
-                    body.push_str("</div>");
-                }
+                inline_chart(state, caller, "trigger", &t.signal, &q, &mut body).await;
             }
         }
         Err(e) => {
@@ -210,13 +223,7 @@ pub async fn weekly(state: &Shared, caller: &Caller, week: &str) -> ApiResult<St
             continue;
         };
         let last_day = week_end.min(end);
-        let Some(cur) = Period::containing(kind, last_day).and_then(|p| {
-            if p.end <= last_day {
-                Some(p)
-            } else {
-                period_before(&p)
-            }
-        }) else {
+        let Some(cur) = complete_period(kind, last_day) else {
             continue;
         };
         let prev = period_before(&cur);
@@ -277,11 +284,7 @@ pub async fn weekly(state: &Shared, caller: &Caller, week: &str) -> ApiResult<St
             height: Some(320),
             ..ChartQuery::default()
         };
-        if let Ok(r) = charts::render(state, caller, "trend", &ind.id, Format::Svg, &q).await {
-            body.push_str("<div class=\"panel\">");
-            body.push_str(&String::from_utf8_lossy(&r.bytes));
-            body.push_str("</div>");
-        }
+        inline_chart(state, caller, "trend", &ind.id, &q, &mut body).await;
     }
 
     // 3. Deprivation gap.
@@ -296,13 +299,7 @@ pub async fn weekly(state: &Shared, caller: &Caller, week: &str) -> ApiResult<St
             continue;
         };
         let last_day = week_end.min(end);
-        let Some(cur) = Period::containing(PeriodKind::Month, last_day).and_then(|p| {
-            if p.end <= last_day {
-                Some(p)
-            } else {
-                period_before(&p)
-            }
-        }) else {
+        let Some(cur) = complete_period(PeriodKind::Month, last_day) else {
             continue;
         };
         let Some(prev) = period_before(&cur) else {
@@ -360,11 +357,7 @@ pub async fn weekly(state: &Shared, caller: &Caller, week: &str) -> ApiResult<St
             height: Some(360),
             ..ChartQuery::default()
         };
-        if let Ok(r) = charts::render(state, caller, "quintiles", &ind.id, Format::Svg, &q).await {
-            body.push_str("<div class=\"panel\">");
-            body.push_str(&String::from_utf8_lossy(&r.bytes));
-            body.push_str("</div>");
-        }
+        inline_chart(state, caller, "quintiles", &ind.id, &q, &mut body).await;
     }
 
     // 4. Worse than benchmark.
@@ -375,27 +368,10 @@ pub async fn weekly(state: &Shared, caller: &Caller, week: &str) -> ApiResult<St
             continue;
         };
         let last_day = week_end.min(end);
-        let Some(q) = Period::containing(PeriodKind::Quarter, last_day).and_then(|p| {
-            if p.end <= last_day {
-                Some(p)
-            } else {
-                period_before(&p)
-            }
-        }) else {
+        let Some(q) = complete_period(PeriodKind::Quarter, last_day) else {
             continue;
         };
-        let rows = served_values(
-            state,
-            &snap,
-            caller,
-            ind,
-            &ValuesRequest {
-                level: Level::Ward,
-                periods: vec![q.clone()],
-                by: None,
-            },
-        )
-        .await?;
+        let rows = table(state, &snap, caller, ind, Level::Ward, &q, None).await?;
         let bad: Vec<String> = rows
             .iter()
             .filter(|r| {

@@ -125,7 +125,15 @@ impl Snapshot {
         sql: &SqlLimits,
         pins: &BTreeMap<String, u64>,
     ) -> ApiResult<Snapshot> {
-        let engine = Engine::open(lake, pins).await?;
+        let engine = Engine::open_with(
+            lake,
+            &EngineOptions {
+                versions: pins.clone(),
+                only_pinned: !pins.is_empty(),
+                ..EngineOptions::default()
+            },
+        )
+        .await?;
         let sql_engine = Engine::open_with(
             lake,
             &EngineOptions {
@@ -134,6 +142,7 @@ impl Snapshot {
                     .iter()
                     .map(|t| (t.name.clone(), t.version))
                     .collect(),
+                only_pinned: true,
                 memory_limit: Some(sql.memory),
                 hide_identifiers: true,
             },

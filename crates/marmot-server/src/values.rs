@@ -96,23 +96,47 @@ pub fn parse_periods(
         })
 }
 
+/// The latest period of a grain that ends on or before `day` (the one containing `day` if it
+/// ends there, else the one before).
+pub fn complete_period(kind: PeriodKind, day: NaiveDate) -> Option<Period> {
+    let p = Period::containing(kind, day)?;
+    if p.end <= day {
+        Some(p)
+    } else {
+        p.start.pred_opt().and_then(|d| Period::containing(kind, d))
+    }
+}
+
+/// The last data date of a dataset (404 when it has none).
+pub fn data_end(snap: &Snapshot, dataset: &str) -> ApiResult<NaiveDate> {
+    snap.data_end.get(dataset).copied().ok_or_else(|| {
+        ApiError::not_found("no_data", format!("the {dataset} dataset has no data yet"))
+    })
+}
+
 /// The latest complete period of a grain in the indicator's source data.
 pub fn latest_period(snap: &Snapshot, ind: &IndicatorDef, kind: PeriodKind) -> ApiResult<Period> {
-    let end = snap.data_end.get(&ind.source).copied().ok_or_else(|| {
-        ApiError::not_found(
-            "no_data",
-            format!("the {} dataset has no data yet", ind.source),
-        )
-    })?;
-    let p = Period::containing(kind, end)
-        .ok_or_else(|| ApiError::Internal(format!("no {kind:?} period contains {end}")))?;
-    if p.end <= end {
-        return Ok(p);
-    }
-    p.start
-        .pred_opt()
-        .and_then(|d| Period::containing(kind, d))
-        .ok_or_else(|| ApiError::Internal("no period before the first".into()))
+    let end = data_end(snap, &ind.source)?;
+    complete_period(kind, end)
+        .ok_or_else(|| ApiError::Internal(format!("no complete {kind:?} period before {end}")))
+}
+
+/// Values of one table for the caller: one level, one period, one breakdown.
+pub async fn table(
+    state: &AppState,
+    snap: &Snapshot,
+    caller: &Caller,
+    ind: &IndicatorDef,
+    level: Level,
+    period: &Period,
+    by: Option<Breakdown>,
+) -> ApiResult<Vec<ValueJson>> {
+    let req = ValuesRequest {
+        level,
+        periods: vec![period.clone()],
+        by,
+    };
+    served_values(state, snap, caller, ind, &req).await
 }
 
 /// Whether a period is provisional for a dataset.
@@ -135,6 +159,20 @@ pub async fn served_values(
         return Err(ApiError::Forbidden(
             "LSOA-level values are for analysts; partners and viewers get wards and above".into(),
         ));
+    }
+    // Periods of different lengths nest (three months make a quarter), so a suppressed month
+    // could be worked out from its quarter: below analyst, one grain per indicator.
+    if caller.role.suppressed()
+        && let Some(p) = req.periods.iter().find(|p| p.kind != ind.grain)
+    {
+        return Err(ApiError::Forbidden(format!(
+            "{} is published by {} below the analyst role, not as {} ({}): periods of different \
+             lengths nest, and comparing them would undo small-number suppression",
+            ind.id,
+            ind.grain.name(),
+            p.kind.name(),
+            p.label
+        )));
     }
     let rows = match marmot_engine::cube::lookup(&snap.engine, ind, req).await? {
         Some(rows) => rows,

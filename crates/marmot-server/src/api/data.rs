@@ -308,8 +308,7 @@ pub async fn upload(
         .and_then(|mut f| f.write_all(&body))
         .map_err(|e| ApiError::Internal(format!("writing the upload: {e}")))?;
     let pseudonymiser = marmot_lake::Pseudonymiser::from_env_or_file(
-        &std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".config/marmot/pseudonym.key"),
+        &marmot_lake::Pseudonymiser::default_key_file(),
     )
     .map_err(|e| ApiError::Internal(format!("pseudonymisation key: {e}")))?
     .0;
@@ -322,18 +321,27 @@ pub async fn upload(
         user: format!("api:{}", caller.id),
         today: chrono::Utc::now().date_naive(),
     };
-    let summary = {
-        let _guard = state.write_lock.lock().await;
-        // The ingest future is not Send (it holds the CLI's progress trait object across
-        // awaits): run it on a blocking thread of its own, driven by this runtime.
-        let lake = state.lake.clone();
-        let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            handle.block_on(ingest(&lake, &pseudonymiser, &req, &NoProgress))
+    // One writer at a time: the ingest's commit and the cube refresh after it.
+    let guard = state.write_lock.lock().await;
+    // The ingest and cube futures are not Send (they hold the CLI's progress trait object across
+    // awaits): they run on a blocking thread of their own, driven by this runtime.
+    let handle = tokio::runtime::Handle::current();
+    let st = state.clone();
+    let summary = tokio::task::spawn_blocking(move || {
+        handle.block_on(async {
+            let summary = ingest(&st.lake, &pseudonymiser, &req, &NoProgress).await?;
+            if !summary.already_ingested && summary.accepted + summary.replaced_rows > 0 {
+                // Fold the new data into the cube before it is served.
+                let engine = marmot_engine::Engine::open(&st.lake, &BTreeMap::new()).await?;
+                marmot_engine::cube::refresh(&engine, &st.lake, &st.indicators, &NoProgress)
+                    .await?;
+            }
+            Ok::<_, ApiError>(summary)
         })
-        .await
-        .map_err(|e| ApiError::Internal(format!("ingest task: {e}")))??
-    };
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("ingest task: {e}")))??;
+    drop(guard);
     audit::record(
         &state,
         &caller,
@@ -344,21 +352,7 @@ pub async fn upload(
         ),
     )
     .await?;
-    if !summary.already_ingested && summary.accepted + summary.replaced_rows > 0 {
-        // Fold the new data into the cube (on a blocking thread, as the ingest), then serve
-        // the new versions.
-        let st = state.clone();
-        let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            handle.block_on(async {
-                let engine = marmot_engine::Engine::open(&st.lake, &BTreeMap::new()).await?;
-                marmot_engine::cube::refresh(&engine, &st.lake, &st.indicators, &NoProgress).await
-            })
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("cube task: {e}")))??;
-        state.reload().await?;
-    }
+    state.reload().await?;
     let status = if summary.rejected > 0 {
         StatusCode::ACCEPTED
     } else {

@@ -392,23 +392,19 @@ pub async fn dataset_extract(
     }
     let period = match q.period.as_deref() {
         None | Some("latest") => {
-            let end =
-                snap.data_end.get(&c.name).copied().ok_or_else(|| {
-                    ApiError::not_found("no_data", format!("{name} has no data yet"))
-                })?;
-            let p = Period::containing(PeriodKind::Month, end)
-                .ok_or_else(|| ApiError::Internal("no month".into()))?;
-            if p.end <= end {
-                p
-            } else {
-                p.start
-                    .pred_opt()
-                    .and_then(|d| Period::containing(PeriodKind::Month, d))
-                    .ok_or_else(|| ApiError::Internal("no month".into()))?
-            }
+            let end = crate::values::data_end(&snap, &c.name)?;
+            crate::values::complete_period(PeriodKind::Month, end)
+                .ok_or_else(|| ApiError::Internal(format!("no complete month before {end}")))?
         }
         Some(s) => Period::parse(s).map_err(|e| ApiError::bad("bad_period", e.to_string()))?,
     };
+    if caller.role.suppressed() && period.kind != PeriodKind::Month {
+        return Err(ApiError::Forbidden(format!(
+            "dataset extracts are by calendar month below the analyst role, not {}: periods of \
+             different lengths nest, and comparing them would undo small-number suppression",
+            period.label
+        )));
+    }
     let counts = dataset_counts(&snap, &c, q.by.as_deref(), &period).await?;
     let threshold = 8;
     let pattern = if caller.role.suppressed() {
