@@ -1131,6 +1131,14 @@ fn the_weekly_report_has_every_section_and_is_reproducible_from_its_data_version
         assert!(html.contains(section), "{section} missing");
     }
     assert!(html.matches("<svg").count() >= 3, "charts inline as SVG");
+    // The stable "latest" URL is the latest trigger run week's report.
+    let latest = s.get(Some("analyst"), "/reports/weekly/latest.html");
+    assert_eq!(latest.status, 200, "{}", latest.text());
+    assert!(
+        latest
+            .text()
+            .contains("weekly population health report, 20")
+    );
     assert!(
         !html.contains("src=\"http"),
         "self-contained: no external resources"

@@ -1,8 +1,12 @@
 //! Serving benchmark: `marmot serve` over the demo lake in one process, the load generator
 //! `wrk` (Debian's package) in another, on loopback, 64 concurrent connections for 30 s each:
-//! 1. indicator JSON: ward values of one indicator for one quarter (from the cube, through
+//! 1. indicator JSON: ward values of one indicator for one month (from the cube, through
 //!    disclosure control, cached by data version), as an anonymous viewer;
-//! 2. a chart PNG: the place's quarterly trend of the same indicator (900 x 500).
+//! 2. a chart PNG: the place's monthly trend of the same indicator since April 2018 (900 x 500).
+//!
+//! Answers are cached by data version, so under wrk both are served from memory after the first
+//! request; what a first request costs is measured too: 60 chart PNGs of distinct sizes (each a
+//! new render), one after another, with their p50 and p99.
 //!
 //! Reports requests/s, p50 and p99 latency, errors and the server's peak memory; targets on the
 //! 2-core machine: JSON p99 < 25 ms at >= 5,000 requests/s, PNG p99 < 150 ms, no errors.
@@ -111,7 +115,7 @@ fn main() {
             .expect("marmot demo generate");
         assert!(st.success());
     }
-    let mut server = Command::new(marmot)
+    let server = Command::new(marmot)
         .envs(key)
         .env("RUST_LOG", "error")
         .arg("--lake")
@@ -120,8 +124,17 @@ fn main() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("marmot serve");
-    let pid = server.id();
-    let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
+    // Stopped when this guard goes, panics included (an orphan would hold the terminal).
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Stop(server);
+    let pid = server.0.id();
+    let mut lines = BufReader::new(server.0.stdout.take().expect("stdout")).lines();
     let addr = loop {
         let l = lines.next().expect("address line").expect("line");
         if let Some(rest) = l.split("http://").nth(1) {
@@ -130,9 +143,9 @@ fn main() {
     };
     std::thread::spawn(move || for _ in lines {});
     let json = format!(
-        "http://{addr}/api/v1/indicators/emergency_admissions/values?level=ward&period=2019-Q3"
+        "http://{addr}/api/v1/indicators/emergency_admissions/values?level=ward&period=2019-09"
     );
-    let png = format!("http://{addr}/api/v1/charts/trend/emergency_admissions.png?grain=quarter");
+    let png = format!("http://{addr}/api/v1/charts/trend/emergency_admissions.png?from=2018-04-01");
     // Warm: the first request computes (and caches) the answer; the benchmark measures serving.
     for url in [&json, &png] {
         let st = Command::new("curl")
@@ -145,6 +158,24 @@ fn main() {
     let j = wrk(&json, seconds);
     eprintln!("wrk: chart PNG, 64 connections, {seconds} s ...");
     let p = wrk(&png, seconds);
+    eprintln!("rendering 60 chart PNGs of distinct sizes (not cached) ...");
+    let mut renders: Vec<f64> = (0..60)
+        .map(|i| {
+            let out = Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", "-w", "%{time_total}"])
+                .arg(format!("{png}&width={}&height=500", 700 + i))
+                .output()
+                .expect("curl");
+            assert!(out.status.success(), "render {i}");
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<f64>()
+                .unwrap_or(f64::NAN)
+                * 1000.0
+        })
+        .collect();
+    renders.sort_by(f64::total_cmp);
+    let pct = |p: f64| renders[((renders.len() - 1) as f64 * p).round() as usize];
     let peak = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -154,8 +185,7 @@ fn main() {
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     println!(
         "\nmarmot serve, {} cores, wrk -t2 -c64 -d{seconds}s on loopback",
         std::thread::available_parallelism()
@@ -166,7 +196,7 @@ fn main() {
         "| endpoint | requests/s | p50 ms | p99 ms | requests | errors | target |\n|---|---|---|---|---|---|---|"
     );
     println!(
-        "| indicator JSON (ward values, one quarter) | {:.0} | {:.2} | {:.2} | {} | {} | p99 < 25 ms at >= 5,000/s: {} |",
+        "| indicator JSON (ward values, one month) | {:.0} | {:.2} | {:.2} | {} | {} | p99 < 25 ms at >= 5,000/s: {} |",
         j.rps,
         j.p50_ms,
         j.p99_ms,
@@ -179,7 +209,7 @@ fn main() {
         }
     );
     println!(
-        "| chart PNG (trend, 900x500) | {:.0} | {:.2} | {:.2} | {} | {} | p99 < 150 ms: {} |",
+        "| chart PNG (monthly trend, 900x500) | {:.0} | {:.2} | {:.2} | {} | {} | p99 < 150 ms: {} |",
         p.rps,
         p.p50_ms,
         p.p99_ms,
@@ -190,6 +220,13 @@ fn main() {
         } else {
             "NOT met"
         }
+    );
+    println!(
+        "| chart PNG rendered (not cached), 60 distinct sizes one at a time | {:.0} | {:.2} | {:.2} | 60 | 0 | p99 < 150 ms: {} |",
+        1000.0 / pct(0.5),
+        pct(0.5),
+        pct(0.99),
+        if pct(0.99) < 150.0 { "met" } else { "NOT met" }
     );
     println!("server peak memory: {peak:.0} MiB");
 }

@@ -372,3 +372,33 @@ pub async fn delete_view(state: &AppState, id: &str) -> ApiResult<()> {
         .await
         .map_err(|e| ApiError::Internal(format!("views: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_ids() {
+        assert_eq!(slug("Frailty in Hackney!"), "frailty-in-hackney");
+        assert_eq!(slug("  COPD -- by ward "), "copd-by-ward");
+        assert!(check_view_id("copd-by-ward").is_ok());
+        for bad in ["", "Upper", "../x", "a b", &"x".repeat(65)] {
+            assert!(check_view_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shipped_dashboards_parse() {
+        for (id, text) in BUILTIN_DASHBOARDS {
+            let d: Dashboard = toml::from_str(text).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert!(!d.panels.is_empty(), "{id}");
+            assert!(
+                d.panels
+                    .iter()
+                    .all(|p| PANEL_KINDS.contains(&p.chart.as_str())),
+                "{id}"
+            );
+        }
+        assert_eq!(BUILTIN_DASHBOARDS.len(), 7);
+    }
+}

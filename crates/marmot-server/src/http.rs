@@ -324,3 +324,46 @@ pub fn split_ext(file: &str) -> ApiResult<(&str, String)> {
         .map(|(n, e)| (n, e.to_ascii_lowercase()))
         .ok_or_else(|| ApiError::not_found("not_found", format!("'{file}' needs a file extension")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_cursors_survive_inserts_before_the_boundary() {
+        let q = |cursor: Option<String>| PageQuery {
+            limit: Some(2),
+            cursor,
+        };
+        let items = vec!["a", "c", "e", "g"];
+        let (p1, next) = page_by_key(items.clone(), |s| s.to_string(), false, &q(None)).unwrap();
+        assert_eq!(p1, ["a", "c"]);
+        // An item lands before the boundary: the next page neither repeats nor skips.
+        let grown = vec!["a", "b", "c", "e", "g"];
+        let (p2, next2) = page_by_key(grown, |s| s.to_string(), false, &q(next)).unwrap();
+        assert_eq!(p2, ["e", "g"]);
+        assert_eq!(next2, None);
+        let (d, _) = page_by_key(
+            vec!["g", "e", "c"],
+            |s| s.to_string(),
+            true,
+            &q(Some(encode_cursor(&["e"]))),
+        )
+        .unwrap();
+        assert_eq!(d, ["c"]);
+        assert!(decode_cursor("not hex").is_err());
+        assert!(page_limit(Some(0)).is_err() && page_limit(Some(10_001)).is_err());
+    }
+
+    #[test]
+    fn formats_and_file_names() {
+        assert_eq!(Format::parse(None).unwrap(), Format::Json);
+        assert_eq!(Format::parse(Some("csv")).unwrap(), Format::Csv);
+        assert!(Format::parse(Some("xml")).is_err());
+        assert_eq!(split_ext("a.b.PNG").unwrap(), ("a.b", "png".to_string()));
+        assert!(split_ext("noext").is_err());
+        assert!(is_page("/reports/weekly/x.html") && !is_page("/api/v1/sql"));
+        assert_eq!(etag_of(b"x"), etag_of(b"x"));
+        assert_ne!(etag_of(b"x"), etag_of(b"y"));
+    }
+}

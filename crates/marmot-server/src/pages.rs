@@ -164,7 +164,7 @@ pub fn rows_table(rows: &[ValueJson], with_category: bool) -> String {
             let _ = write!(h, "<td>{}</td>", esc(&r.category));
         }
         let ci = match (r.lower_95, r.upper_95) {
-            (Some(l), Some(u)) => format!("{}–{}", num(Some(l)), num(Some(u))),
+            (Some(l), Some(u)) => format!("{} to {}", num(Some(l)), num(Some(u))),
             _ => "–".into(),
         };
         let _ = write!(
@@ -204,7 +204,7 @@ async fn inequalities_table(state: &Shared, caller: &Caller, p: &Panel) -> ApiRe
             .as_ref()
             .map(|s| {
                 format!(
-                    "{} ({}–{})",
+                    "{} ({} to {})",
                     num(Some(s.value)),
                     num(Some(s.lower_95)),
                     num(Some(s.upper_95))
