@@ -78,6 +78,18 @@ fn outcome(r: &ValueJson) -> Outcome {
     }
 }
 
+/// A bar of a value row (suppressed rows are drawn as suppressed, not as zero).
+fn bar(r: &ValueJson, label: String) -> Bar {
+    Bar {
+        label,
+        value: r.value,
+        lower: r.lower_95,
+        upper: r.upper_95,
+        outcome: outcome(r),
+        suppressed: r.suppressed && r.value.is_none(),
+    }
+}
+
 fn y_label(ind: &IndicatorDef) -> String {
     match ind.measure {
         Measure::Proportion => format!("% (per {})", ind.multiplier),
@@ -280,14 +292,7 @@ async fn quintiles(
     let rows: Vec<&ValueJson> = rows.iter().filter(|r| r.area_code == area).collect();
     let bars: Vec<Bar> = rows
         .iter()
-        .map(|r| Bar {
-            label: quantile_label(by, &r.category),
-            value: r.value,
-            lower: r.lower_95,
-            upper: r.upper_95,
-            outcome: outcome(r),
-            suppressed: r.suppressed && r.value.is_none(),
-        })
+        .map(|r| bar(r, quantile_label(by, &r.category)))
         .collect();
     // The SII line: the population-weighted least-squares fit passes through the weighted mean
     // at the mean rank 0.5, with the SII as its slope from most (0) to least (1) deprived.
@@ -376,17 +381,7 @@ async fn compare(
 ) -> ApiResult<Rendered> {
     let ind = state.indicator(id)?.clone();
     let (level, period, rows) = level_values(state, caller, &ind, q, "ward").await?;
-    let bars: Vec<Bar> = rows
-        .iter()
-        .map(|r| Bar {
-            label: r.area_name.clone(),
-            value: r.value,
-            lower: r.lower_95,
-            upper: r.upper_95,
-            outcome: outcome(r),
-            suppressed: r.suppressed && r.value.is_none(),
-        })
-        .collect();
+    let bars: Vec<Bar> = rows.iter().map(|r| bar(r, r.area_name.clone())).collect();
     let bench = place_value(state, caller, &ind, &period).await?;
     marmot_charts::compare(
         &format!("{} by {} — {}", ind.title, level.name(), period.label),

@@ -83,9 +83,28 @@ fn rules(caller: &Caller, threshold: u64) -> String {
     }
 }
 
-fn disposition(name: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
-        .unwrap_or(HeaderValue::from_static("attachment"))
+fn unknown_format(ext: &str) -> ApiError {
+    ApiError::not_found(
+        "unknown_format",
+        format!("extracts come as .csv, .parquet or .json (metadata), not .{ext}"),
+    )
+}
+
+/// Audits the download, then sends it as an attachment.
+async fn send(
+    state: &Shared,
+    caller: &Caller,
+    headers: &HeaderMap,
+    file: &str,
+    detail: &str,
+    (content_type, body): (&'static str, Vec<u8>),
+) -> ApiResult<Response> {
+    audit::record(state, caller, "extract", detail).await?;
+    let mut resp = fresh(headers, content_type, body);
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file}\""))
+        .unwrap_or(HeaderValue::from_static("attachment"));
+    resp.headers_mut().insert(CONTENT_DISPOSITION, disposition);
+    Ok(resp)
 }
 
 /// An indicator's ward-level values: `{id}.csv`, `{id}.parquet`, or `{id}.json` (metadata).
@@ -140,24 +159,10 @@ pub async fn ward_extract(
         "csv" => (CSV, values_csv(&rows)?),
         "parquet" => (PARQUET, values_parquet(&rows, &meta)?),
         "json" => (JSON, json_bytes(&meta)?),
-        other => {
-            return Err(ApiError::not_found(
-                "unknown_format",
-                format!("extracts come as .csv, .parquet or .json (metadata), not .{other}"),
-            ));
-        }
+        other => return Err(unknown_format(other)),
     };
-    audit::record(
-        &state,
-        &caller,
-        "extract",
-        &format!("ward/{file} period={label}"),
-    )
-    .await?;
-    let mut resp = fresh(&headers, ct, body);
-    resp.headers_mut()
-        .insert(CONTENT_DISPOSITION, disposition(&file));
-    Ok(resp)
+    let detail = format!("ward/{file} period={label}");
+    send(&state, &caller, &headers, &file, &detail, (ct, body)).await
 }
 
 fn value_columns() -> BTreeMap<String, String> {
@@ -534,22 +539,8 @@ pub async fn dataset_extract(
             (PARQUET, write_parquet(&batch, &meta)?)
         }
         "json" => (JSON, json_bytes(&meta)?),
-        other => {
-            return Err(ApiError::not_found(
-                "unknown_format",
-                format!("extracts come as .csv, .parquet or .json (metadata), not .{other}"),
-            ));
-        }
+        other => return Err(unknown_format(other)),
     };
-    audit::record(
-        &state,
-        &caller,
-        "extract",
-        &format!("datasets/{file} period={} by={by}", period.label),
-    )
-    .await?;
-    let mut resp = fresh(&headers, ct, body);
-    resp.headers_mut()
-        .insert(CONTENT_DISPOSITION, disposition(&file));
-    Ok(resp)
+    let detail = format!("datasets/{file} period={} by={by}", period.label);
+    send(&state, &caller, &headers, &file, &detail, (ct, body)).await
 }

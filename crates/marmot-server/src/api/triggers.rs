@@ -124,7 +124,7 @@ pub struct HistoryQuery {
     pub signal: String,
     /// Area code (default: the place).
     pub area: Option<String>,
-    /// Stratum (`all`, or `imd_q1`..`imd_q5`; default `all`).
+    /// Stratum (`all` default, or e.g. `local_imd_quintile=1`, as in the trigger list).
     pub stratum: Option<String>,
     /// Method (default: the signal's first).
     pub method: Option<String>,
