@@ -411,7 +411,7 @@ pub async fn dataset_extract(
         )));
     }
     let counts = dataset_counts(&snap, &c, q.by.as_deref(), &period).await?;
-    let threshold = 8;
+    let threshold = marmot_stats::disclosure::DEFAULT_THRESHOLD;
     let pattern = if caller.role.suppressed() {
         // The family: every level without a breakdown and, with one, by every category.
         let mut tables = Vec::new();
