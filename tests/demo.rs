@@ -456,10 +456,7 @@ fn docs_datasets_md_is_generated_from_the_contracts() {
     // `marmot datasets describe --output docs/datasets.md` after changing a contract.
     let dir = tempfile::tempdir().expect("tmp");
     let out = ok(marmot(&dir.path().join("lake")).args(["datasets", "describe"]));
-    let committed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/datasets.md"
-    ))
-    .expect("docs/datasets.md");
+    let committed = std::fs::read_to_string(manifest_dir().join("../../docs/datasets.md"))
+        .expect("docs/datasets.md");
     assert_eq!(out, committed, "docs/datasets.md is stale: regenerate it");
 }

@@ -5,10 +5,13 @@ mod common;
 
 use common::*;
 
-const REF: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../marmot-stats/tests/reference/surveillance"
-);
+/// The R `surveillance` reference outputs (read where the tests run).
+fn reference_dir() -> String {
+    manifest_dir()
+        .join("../marmot-stats/tests/reference/surveillance")
+        .display()
+        .to_string()
+}
 
 fn csv_rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
     let mut lines = text.lines();
@@ -33,7 +36,7 @@ fn csv_rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
 fn ears_c1_on_a_reference_series_matches_the_r_package() {
     let dir = tempfile::tempdir().expect("tmp");
     let input = dir.path().join("newport.csv");
-    std::fs::copy(format!("{REF}/series_newport.csv"), &input).expect("copy series");
+    std::fs::copy(format!("{}/series_newport.csv", reference_dir()), &input).expect("copy series");
     let out = ok(marmot(&dir.path().join("lake"))
         .args([
             "detect",
@@ -47,7 +50,8 @@ fn ears_c1_on_a_reference_series_matches_the_r_package() {
         .arg("--input")
         .arg(&input));
     let got = csv_rows(&out);
-    let reference = std::fs::read_to_string(format!("{REF}/ears.csv")).expect("reference");
+    let reference =
+        std::fs::read_to_string(format!("{}/ears.csv", reference_dir())).expect("reference");
     let expected: Vec<_> = csv_rows(&reference)
         .into_iter()
         .filter(|r| {
@@ -83,7 +87,7 @@ fn ears_c1_on_a_reference_series_matches_the_r_package() {
 fn farrington_flexible_json_and_parameter_errors() {
     let dir = tempfile::tempdir().expect("tmp");
     let input = dir.path().join("campy.csv");
-    std::fs::copy(format!("{REF}/series_campy.csv"), &input).expect("copy series");
+    std::fs::copy(format!("{}/series_campy.csv", reference_dir()), &input).expect("copy series");
     let lake = dir.path().join("lake");
     let out = ok(marmot(&lake)
         .args([

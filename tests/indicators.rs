@@ -362,14 +362,11 @@ fn golden_values_of_every_indicator() {
             }
         }
     }
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/golden/indicators.csv"
-    );
+    let path = manifest_dir().join("../../tests/golden/indicators.csv");
     if std::env::var("UPDATE_GOLDEN").is_ok() {
-        std::fs::write(path, &text).expect("write golden");
+        std::fs::write(&path, &text).expect("write golden");
     }
-    let golden = std::fs::read_to_string(path)
+    let golden = std::fs::read_to_string(&path)
         .expect("tests/golden/indicators.csv (UPDATE_GOLDEN=1 to create)");
     for (a, b) in golden.lines().zip(text.lines()) {
         assert_eq!(a, b, "golden mismatch");

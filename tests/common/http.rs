@@ -128,7 +128,7 @@ pub struct Server {
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    super::manifest_dir().join("../..")
 }
 
 impl Server {

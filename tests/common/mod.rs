@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod procs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,15 +12,31 @@ use std::sync::OnceLock;
 /// The key every test uses (never a real key).
 pub const KEY: &str = "marmot-test-key-0123456789abcdef";
 
-/// A `marmot` command with a test key and no lake from the environment.
-pub fn marmot(lake: &Path) -> Command {
+/// Environment added to every `marmot` command of this test binary (an S3 server's settings,
+/// see [`procs::shared_s3`]).
+pub static EXTRA_ENV: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+/// A `marmot` command with a test key and nothing from the environment that would change
+/// which lake or engine it uses.
+pub fn marmot_bare() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_marmot"));
     c.env("MARMOT_PSEUDONYM_KEY", KEY)
         .env_remove("MARMOT_LAKE")
         .env_remove("MARMOT_PLACE")
-        .env("MARMOT_USER", "test")
-        .arg("--lake")
-        .arg(lake);
+        .env_remove("MARMOT_ENGINE")
+        .env_remove("MARMOT_MEMORY_LIMIT")
+        .env_remove("MARMOT_CONFIG")
+        .env("MARMOT_USER", "test");
+    if let Some(env) = EXTRA_ENV.get() {
+        c.envs(env.iter().map(|(k, v)| (k, v)));
+    }
+    c
+}
+
+/// A `marmot` command over `lake` (a directory, or an `s3://` URL).
+pub fn marmot(lake: &Path) -> Command {
+    let mut c = marmot_bare();
+    c.arg("--lake").arg(lake);
     c
 }
 
@@ -42,6 +59,14 @@ pub fn ok(cmd: &mut Command) -> String {
     let (code, out, err) = run(cmd);
     assert_eq!(code, 0, "exit {code}\nstdout:\n{out}\nstderr:\n{err}");
     out
+}
+
+/// The `marmot-cli` crate directory, read when the test runs (cargo sets it): a test binary
+/// reused from a build in another checkout must not look in that checkout.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// A new, initialised, empty lake (City and Hackney) in a temporary directory.

@@ -244,9 +244,11 @@ fn spine_rows() -> Vec<SpineRow> {
 }
 
 fn boundaries(file: &str) -> Vec<MapArea> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/reference/boundaries")
-        .join(file);
+    let path = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../data/reference/boundaries")
+    .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     areas_from_geojson(&text, "WD20CD", "WD20NM").unwrap()
 }

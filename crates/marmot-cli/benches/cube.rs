@@ -55,44 +55,7 @@ fn main() {
     let m = measure(&[marmot, "--lake", &lake_s, "cube"], &key).expect("marmot cube");
 
     // The numerator SQL of every shipped indicator, grouped as Marmot groups it.
-    let listing = Command::new(marmot)
-        .args(["indicators", "--format", "json"])
-        .output()
-        .expect("indicators");
-    let ids: Vec<String> = serde_json::from_slice::<serde_json::Value>(&listing.stdout)
-        .expect("json")
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|v| v["id"].as_str().map(str::to_string))
-        .collect();
-    let mut queries = Vec::new();
-    for id in &ids {
-        let shown = Command::new(marmot)
-            .args(["indicators", "--show", id])
-            .output()
-            .expect("show");
-        let text = String::from_utf8_lossy(&shown.stdout).to_string();
-        let sql = text
-            .rsplit("\n\n")
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let cols = ["age", "sex"]
-            .iter()
-            .map(|c| {
-                if sql.contains(&format!(" {c},")) || sql.contains(&format!(" {c}\n")) {
-                    c.to_string()
-                } else {
-                    format!("NULL AS {c}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        queries.push(format!("SELECT lsoa11cd, date_trunc('month', event_date) AS bucket, {cols}, sum(numerator) AS num FROM ({sql}) s GROUP BY ALL"));
-    }
+    let (ids, queries) = common::numerator_queries(marmot);
     let qfile = work.join("cube-queries.json");
     std::fs::write(&qfile, serde_json::to_vec(&queries).expect("json")).expect("write queries");
     eprintln!("running the same numerator SQL with duckdb ...");

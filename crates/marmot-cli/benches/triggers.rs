@@ -65,26 +65,7 @@ fn main() {
         .to_string();
 
     // The same signals' weekly counts with DuckDB.
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../queries/triggers");
-    let mut queries = Vec::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("queries/triggers")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .collect();
-    files.sort();
-    for f in &files {
-        let text = std::fs::read_to_string(f).expect("read signal");
-        let sql = text
-            .split_once("*/")
-            .map(|x| x.1)
-            .unwrap_or_default()
-            .trim();
-        queries.push(format!(
-            "SELECT lsoa11cd, date_trunc('week', event_date) AS wk, sum(numerator) AS num FROM ({sql}) s GROUP BY ALL"
-        ));
-    }
+    let queries = common::weekly_count_queries();
     let qfile = work.join("trigger-queries.json");
     std::fs::write(&qfile, serde_json::to_vec(&queries).expect("json")).expect("write queries");
     eprintln!("running the same weekly counts with duckdb ...");

@@ -42,8 +42,104 @@ struct Cli {
     /// `./queries` when it exists, else the definitions built into the binary.
     #[arg(long, global = true, env = "MARMOT_QUERIES")]
     queries: Option<PathBuf>,
+    /// Where queries run: `local` (DataFusion in this process, the default) or
+    /// `ballista://HOST:PORT` (a scheduler started with `marmot cluster scheduler`).
+    #[arg(long, global = true, env = "MARMOT_ENGINE")]
+    engine: Option<String>,
+    /// Memory budget for query execution, e.g. `8GiB` or `512MiB` (DataFusion's memory pool:
+    /// sorts, joins and groupings spill to disk where they can; a query that still does not fit
+    /// stops with "resources exhausted" instead of taking the machine down).
+    #[arg(long, global = true, env = "MARMOT_MEMORY_LIMIT")]
+    memory_limit: Option<String>,
+    /// Settings file (TOML with `engine` and `memory_limit`); default `./marmot.toml` when it
+    /// exists. Flags and environment variables win over it.
+    #[arg(long, global = true, env = "MARMOT_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The settings file (`marmot.toml`). Never holds credentials: those come from `AWS_*`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    engine: Option<String>,
+    memory_limit: Option<String>,
+}
+
+/// How every command of this process opens its engine (set once from the flags).
+static ENGINE: std::sync::OnceLock<marmot_engine::EngineOptions> = std::sync::OnceLock::new();
+
+/// Opens the engine over `lake` as the flags say (`--engine`, `--memory-limit`), with `pins`.
+pub(crate) async fn open_engine(
+    lake: &Lake,
+    pins: &BTreeMap<String, u64>,
+) -> Result<marmot_engine::Engine, marmot_engine::EngineError> {
+    let mut options = ENGINE.get().cloned().unwrap_or_default();
+    options.versions = pins.clone();
+    marmot_engine::Engine::open_with(lake, &options).await
+}
+
+/// Reads the settings file and resolves `--engine` and `--memory-limit` (flag or environment,
+/// then the file, then the defaults).
+fn engine_settings(cli: &Cli) -> Result<marmot_engine::EngineOptions> {
+    let file = cli.config.clone().or_else(|| {
+        let p = PathBuf::from("marmot.toml");
+        p.is_file().then_some(p)
+    });
+    let settings: Settings = match &file {
+        None => Settings::default(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading settings file {}", p.display()))?;
+            toml::from_str(&text)
+                .map_err(|e| LakeError::Config(format!("settings file {}: {e}", p.display())))?
+        }
+    };
+    let engine = cli
+        .engine
+        .clone()
+        .or(settings.engine)
+        .unwrap_or_else(|| "local".into());
+    let memory = cli.memory_limit.clone().or(settings.memory_limit);
+    Ok(marmot_engine::EngineOptions {
+        engine: marmot_engine::EngineKind::parse(&engine)?,
+        memory_limit: memory.as_deref().map(parse_bytes).transpose()?,
+        ..Default::default()
+    })
+}
+
+/// `8GiB`, `512MiB`, `64KiB`, `8G`, `1000000` (bytes).
+fn parse_bytes(text: &str) -> Result<usize, LakeError> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| {
+        LakeError::Config(format!(
+            "memory limit '{text}': expected e.g. 8GiB or 512MiB"
+        ))
+    })?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(LakeError::Config(format!(
+                "memory limit '{text}': unknown unit '{other}' (use KiB, MiB, GiB or TiB)"
+            )));
+        }
+    };
+    let bytes = n * mult;
+    if !(bytes >= 1.0 && bytes.is_finite()) {
+        return Err(LakeError::Config(format!(
+            "memory limit '{text}' must be positive"
+        )));
+    }
+    Ok(bytes as usize)
 }
 
 #[derive(Subcommand)]
@@ -181,6 +277,13 @@ enum Command {
     Serve {
         #[command(flatten)]
         args: serve_cmd::ServeArgs,
+    },
+    /// Scale-out on Apache Ballista: a scheduler, or an executor, that knows Marmot's SQL
+    /// functions and reads the lake with this process's `AWS_*` settings. Then run any command
+    /// with `--engine ballista://HOST:PORT`.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
     },
     /// API tokens: each has a role (viewer, partner, analyst, admin); only hashes are stored.
     Tokens {
@@ -336,9 +439,10 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("marmot: error: {e:#}");
-            let usage = e
-                .downcast_ref::<LakeError>()
-                .is_some_and(|l| matches!(l, LakeError::Config(_) | LakeError::Model(_)));
+            let config = |l: &LakeError| matches!(l, LakeError::Config(_) | LakeError::Model(_));
+            let usage = e.downcast_ref::<LakeError>().is_some_and(config)
+                || e.downcast_ref::<marmot_engine::EngineError>()
+                    .is_some_and(|x| matches!(x, marmot_engine::EngineError::Lake(l) if config(l)));
             ExitCode::from(if usage { exit::USAGE } else { exit::ERROR })
         }
     }
@@ -412,9 +516,117 @@ impl Progress for Bar {
     }
 }
 
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Run a Ballista scheduler (until stopped).
+    Scheduler {
+        /// Address to listen on (clients and executors connect here).
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        addr: String,
+        /// Seconds without a heartbeat before an executor is declared lost (its tasks then run
+        /// elsewhere).
+        #[arg(long, default_value_t = 30)]
+        executor_timeout: u64,
+    },
+    /// Run a Ballista executor (until stopped).
+    Executor {
+        /// The scheduler's address.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        scheduler: String,
+        /// Address of this executor's data (Arrow Flight) service.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        addr: String,
+        /// Port of this executor's gRPC service (default: the data port + 1).
+        #[arg(long)]
+        grpc_port: Option<u16>,
+        /// Tasks run at once (default: the machine's cores).
+        #[arg(long)]
+        concurrent_tasks: Option<usize>,
+        /// Directory for shuffle files (default: a temporary directory).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Seconds between heartbeats to the scheduler.
+        #[arg(long, default_value_t = 5)]
+        heartbeat: u64,
+    },
+}
+
+fn socket_addr(text: &str) -> Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| LakeError::Config(format!("'{text}' is not a HOST:PORT address")).into())
+}
+
+async fn cluster(action: ClusterAction, memory_limit: Option<usize>) -> Result<u8> {
+    // Ballista's own events (executors joining and lost, jobs, task failures) at info.
+    serve_cmd::init_logging_with(
+        false,
+        "warn,ballista_scheduler=info,ballista_executor=info,ballista_core=warn",
+    );
+    match action {
+        ClusterAction::Scheduler {
+            addr,
+            executor_timeout,
+        } => {
+            let addr = socket_addr(&addr)?;
+            eprintln!("marmot cluster scheduler listening on {addr}");
+            marmot_cluster::run_scheduler(marmot_cluster::SchedulerOptions {
+                addr,
+                executor_timeout_seconds: executor_timeout,
+            })
+            .await?;
+        }
+        ClusterAction::Executor {
+            scheduler,
+            addr,
+            grpc_port,
+            concurrent_tasks,
+            work_dir,
+            heartbeat,
+        } => {
+            let sched = socket_addr(&scheduler)?;
+            let addr = socket_addr(&addr)?;
+            let grpc_port = match grpc_port {
+                Some(p) => p,
+                None => addr.port().checked_add(1).ok_or_else(|| {
+                    LakeError::Config("--addr port 65535 leaves no room for --grpc-port".into())
+                })?,
+            };
+            eprintln!(
+                "marmot cluster executor on {addr} (gRPC port {grpc_port}), scheduler {sched}"
+            );
+            marmot_cluster::run_executor(marmot_cluster::ExecutorOptions {
+                scheduler_host: sched.ip().to_string(),
+                scheduler_port: sched.port(),
+                addr,
+                grpc_port,
+                concurrent_tasks,
+                work_dir: work_dir.map(|p| p.display().to_string()),
+                memory_limit: memory_limit.map(|b| b as u64),
+                heartbeat_seconds: heartbeat,
+            })
+            .await?;
+        }
+    }
+    Ok(exit::OK)
+}
+
 async fn run(cli: Cli) -> Result<u8> {
+    let settings = engine_settings(&cli)?;
+    let memory_limit = settings.memory_limit;
+    let _ = ENGINE.set(settings);
+    let command = match cli.command {
+        // Cluster processes serve any lake: they open none themselves.
+        Command::Cluster { action } => return cluster(action, memory_limit).await,
+        other => other,
+    };
     let lake = Lake::open(&cli.lake, lake_options())?;
-    match cli.command {
+    if lake.url().scheme() != "file" {
+        lake.check_reachable().await?;
+    }
+    match command {
         Command::Init { place } => {
             let m = init_lake(&lake, &place_source(&place)?).await?;
             println!(
@@ -583,7 +795,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 .transpose()
                 .map_err(LakeError::from)?;
             let periods = periods.periods()?;
-            let engine = marmot_engine::Engine::open(&lake, &BTreeMap::new()).await?;
+            let engine = open_engine(&lake, &BTreeMap::new()).await?;
             let req = marmot_engine::indicators::ValuesRequest { level, periods, by };
             let cached = if live {
                 None
@@ -617,7 +829,7 @@ async fn run(cli: Cli) -> Result<u8> {
             let level = marmot_model::Level::parse(&level).map_err(LakeError::from)?;
             let by = marmot_model::Breakdown::parse(&by).map_err(LakeError::from)?;
             let periods = periods.periods()?;
-            let engine = marmot_engine::Engine::open(&lake, &BTreeMap::new()).await?;
+            let engine = open_engine(&lake, &BTreeMap::new()).await?;
             let reference = marmot_engine::indicators::Reference::load(&engine).await?;
             let rows = marmot_engine::inequalities::inequalities(
                 &engine, &reference, ind, level, &periods, by,
@@ -681,6 +893,7 @@ async fn run(cli: Cli) -> Result<u8> {
             triggers_cmd::run(&lake, cli.queries.as_deref(), action).await?;
             Ok(exit::OK)
         }
+        Command::Cluster { .. } => Ok(exit::OK),
         Command::Functions => {
             for f in marmot_engine::functions::catalogue() {
                 println!("{}\n    {}\n", f.signature, f.description);
@@ -689,7 +902,7 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Sql { query, format, at } => {
             let pins: BTreeMap<String, u64> = at.into_iter().collect();
-            let engine = marmot_engine::Engine::open(&lake, &pins).await?;
+            let engine = open_engine(&lake, &pins).await?;
             let batches = engine.sql(&query).await?;
             print_batches(&batches, format)?;
             Ok(exit::OK)
@@ -699,10 +912,7 @@ async fn run(cli: Cli) -> Result<u8> {
 
 /// Storage options for remote lakes, from the environment (never from files in the repo).
 fn lake_options() -> std::collections::HashMap<String, String> {
-    std::env::vars()
-        .filter(|(k, _)| k.starts_with("AWS_"))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect()
+    marmot_lake::remote::options_from_env()
 }
 
 async fn demo(lake: &Lake, opts_args: &GenerateArgs, always: bool) -> Result<u8> {
@@ -786,7 +996,7 @@ async fn demo_serve(
             only: Vec::new(),
         };
         let signals = marmot_engine::triggers::load_signals(queries.as_deref())?;
-        let engine = marmot_engine::Engine::open(lake, &BTreeMap::new()).await?;
+        let engine = open_engine(lake, &BTreeMap::new()).await?;
         marmot_engine::triggers::run(&engine, lake, &signals, &opts, &Bar::new()).await?;
     }
     serve_cmd::init_logging(args.log_json);
@@ -928,7 +1138,7 @@ async fn refresh_cube(
     bar: &Bar,
 ) -> Result<marmot_engine::cube::CubeReport> {
     let indicators = marmot_engine::load_indicators(queries)?;
-    let engine = marmot_engine::Engine::open(lake, &BTreeMap::new()).await?;
+    let engine = open_engine(lake, &BTreeMap::new()).await?;
     Ok(marmot_engine::cube::refresh(&engine, lake, &indicators, bar).await?)
 }
 
@@ -1088,4 +1298,21 @@ pub(crate) fn print_batches(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn memory_limits_parse_with_binary_units() {
+        assert_eq!(parse_bytes("8GiB").ok(), Some(8 << 30));
+        assert_eq!(parse_bytes("512 MiB").ok(), Some(512 << 20));
+        assert_eq!(parse_bytes("64KiB").ok(), Some(64 << 10));
+        assert_eq!(parse_bytes("1.5G").ok(), Some(3 << 29));
+        assert_eq!(parse_bytes("1000").ok(), Some(1000));
+        for bad in ["lots", "8 parsecs", "0", "-1GiB", ""] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+    }
 }

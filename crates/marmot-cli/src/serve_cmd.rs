@@ -78,17 +78,26 @@ impl ServeArgs {
         c.sql.concurrency = self.sql_concurrency;
         c.max_body = self.max_upload_mib << 20;
         c.reload_every = std::time::Duration::from_secs(self.reload_secs.max(1));
+        c.engine = crate::ENGINE
+            .get()
+            .map(|o| o.engine.clone())
+            .unwrap_or_default();
         c
     }
 }
 
 /// Starts structured logging (RUST_LOG filters; default info).
 pub fn init_logging(json: bool) {
-    use tracing_subscriber::EnvFilter;
     // The Delta and DataFusion crates are chatty at info: Marmot's own events and the request
     // log by default.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,marmot_server=info,tower_http=info"));
+    init_logging_with(json, "warn,marmot_server=info,tower_http=info");
+}
+
+/// Structured logging with `default` as the filter unless RUST_LOG is set (the `log` records
+/// of Ballista's crates go through it too).
+pub fn init_logging_with(json: bool, default: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     use std::io::IsTerminal;
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Result;
 use arrow::array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray};
 use clap::{Subcommand, ValueEnum};
-use marmot_engine::Engine;
 use marmot_engine::triggers::{self, ListedTrigger, RunOptions};
 use marmot_lake::{Lake, LakeError};
 use marmot_model::{Level, SignalDef};
@@ -158,7 +157,7 @@ pub async fn run(
                 weeks,
                 only: signal,
             };
-            let engine = Engine::open(lake, &BTreeMap::new()).await?;
+            let engine = crate::open_engine(lake, &BTreeMap::new()).await?;
             let started = std::time::Instant::now();
             let report = triggers::run(&engine, lake, &signals, &opts, &Bar::new()).await?;
             match format {
@@ -241,7 +240,7 @@ pub async fn run(
             format,
         } => {
             let sig = find(&signals, &signal)?;
-            let engine = Engine::open(lake, &BTreeMap::new()).await?;
+            let engine = crate::open_engine(lake, &BTreeMap::new()).await?;
             let (report, _) = triggers::backtest(&engine, lake, sig, from, to).await?;
             match format {
                 TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -166,25 +166,39 @@ pub fn catalogue() -> Vec<FunctionDoc> {
 
 /// Registers every function of [`catalogue`] on `ctx` (replacing any of the same name).
 pub fn register_all(ctx: &SessionContext) {
-    ctx.register_udf(scalar("wilson_lower", 3, |a| wilson(a).map(|i| i.lower)));
-    ctx.register_udf(scalar("wilson_upper", 3, |a| wilson(a).map(|i| i.upper)));
-    ctx.register_udf(scalar("rate_lower", 4, |a| rate(a).map(|i| i.lower)));
-    ctx.register_udf(scalar("rate_upper", 4, |a| rate(a).map(|i| i.upper)));
-    ctx.register_udaf(aggregate("dsr_value", 3, 1, |cols, params| {
-        dsr_estimate(cols, params[0]).map(|e| e.value)
-    }));
-    ctx.register_udaf(aggregate("dsr_lower", 3, 2, |cols, params| {
-        dsr_limits(cols, params).map(|(lower, _)| lower)
-    }));
-    ctx.register_udaf(aggregate("dsr_upper", 3, 2, |cols, params| {
-        dsr_limits(cols, params).map(|(_, upper)| upper)
-    }));
-    ctx.register_udaf(aggregate("sii", 3, 0, |cols, _| {
-        sii_point(cols).map(|(s, _)| s)
-    }));
-    ctx.register_udaf(aggregate("rii", 3, 0, |cols, _| {
-        sii_point(cols).map(|(_, r)| r)
-    }));
+    for f in scalar_functions() {
+        ctx.register_udf(f);
+    }
+    for f in aggregate_functions() {
+        ctx.register_udaf(f);
+    }
+}
+
+/// Marmot's scalar functions (also what a Ballista scheduler and executor must know).
+pub fn scalar_functions() -> Vec<datafusion::logical_expr::ScalarUDF> {
+    vec![
+        scalar("wilson_lower", 3, |a| wilson(a).map(|i| i.lower)),
+        scalar("wilson_upper", 3, |a| wilson(a).map(|i| i.upper)),
+        scalar("rate_lower", 4, |a| rate(a).map(|i| i.lower)),
+        scalar("rate_upper", 4, |a| rate(a).map(|i| i.upper)),
+    ]
+}
+
+/// Marmot's aggregate functions (also what a Ballista scheduler and executor must know).
+pub fn aggregate_functions() -> Vec<datafusion::logical_expr::AggregateUDF> {
+    vec![
+        aggregate("dsr_value", 3, 1, |cols, params| {
+            dsr_estimate(cols, params[0]).map(|e| e.value)
+        }),
+        aggregate("dsr_lower", 3, 2, |cols, params| {
+            dsr_limits(cols, params).map(|(lower, _)| lower)
+        }),
+        aggregate("dsr_upper", 3, 2, |cols, params| {
+            dsr_limits(cols, params).map(|(_, upper)| upper)
+        }),
+        aggregate("sii", 3, 0, |cols, _| sii_point(cols).map(|(s, _)| s)),
+        aggregate("rii", 3, 0, |cols, _| sii_point(cols).map(|(_, r)| r)),
+    ]
 }
 
 // ---------------------------------------------------------------------------------------------

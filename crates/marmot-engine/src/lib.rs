@@ -77,12 +77,74 @@ pub struct EngineOptions {
     /// Register curated tables without their identifier columns (pseudonymised ids) and without
     /// the ingest bookkeeping column, so that no query can return them (the serving path).
     pub hide_identifiers: bool,
+    /// Where queries run: in this process, or on a Ballista cluster.
+    pub engine: EngineKind,
+}
+
+/// Where queries run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum EngineKind {
+    /// DataFusion in this process (the default).
+    #[default]
+    Local,
+    /// A Ballista cluster: the scheduler's `host:port`. Each table is registered as a Parquet
+    /// listing of exactly the files of its Delta snapshot, so a cluster query reads the same
+    /// data version a local one would; Marmot's SQL functions must be known to the scheduler
+    /// and executors (run them with `marmot cluster scheduler|executor`).
+    Ballista {
+        /// `host:port` of the scheduler.
+        scheduler: String,
+    },
+}
+
+impl EngineKind {
+    /// Parses `local` or `ballista://HOST:PORT` (the `--engine` flag and `MARMOT_ENGINE`).
+    pub fn parse(text: &str) -> Result<EngineKind, EngineError> {
+        let t = text.trim();
+        if t.is_empty() || t == "local" {
+            return Ok(EngineKind::Local);
+        }
+        let bad = |why: &str| {
+            EngineError::Lake(LakeError::Config(format!(
+                "engine '{t}': {why} (expected `local` or `ballista://HOST:PORT`)"
+            )))
+        };
+        let rest = t
+            .strip_prefix("ballista://")
+            .or_else(|| t.strip_prefix("df://"))
+            .ok_or_else(|| bad("unknown engine"))?
+            .trim_end_matches('/');
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(bad("bad host or port"));
+        }
+        Ok(EngineKind::Ballista {
+            scheduler: rest.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineKind::Local => f.write_str("local"),
+            EngineKind::Ballista { scheduler } => write!(f, "ballista://{scheduler}"),
+        }
+    }
 }
 
 /// DataFusion over a lake.
 pub struct Engine {
     ctx: SessionContext,
     tables: Vec<TableInfo>,
+    cluster: bool,
+}
+
+/// Whether a cluster job failed because `marmot cluster scheduler` cancelled it (it does so
+/// when an executor is lost mid-job; see marmot-cluster).
+fn lost_executor(e: &datafusion::error::DataFusionError) -> bool {
+    let text = e.to_string();
+    text.contains("failed: Cancelled")
 }
 
 impl Engine {
@@ -115,14 +177,21 @@ impl Engine {
             )
             // ...and SQL's VARCHAR is Utf8 too (DataFusion 55 maps it to Utf8View by default).
             .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
-        let ctx = match options.memory_limit {
-            None => SessionContext::new_with_config(config),
-            Some(bytes) => {
-                let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-                    .with_memory_limit(bytes, 1.0)
-                    .build_arc()
-                    .map_err(EngineError::from_df)?;
-                SessionContext::new_with_config_rt(config, runtime)
+        let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+        if let Some(bytes) = options.memory_limit {
+            runtime = runtime.with_memory_limit(bytes, 1.0);
+        }
+        if lake.url().scheme() != "file" {
+            // Listing scans (the cluster path) resolve s3:// URLs through this registry.
+            runtime = runtime.with_object_store_registry(Arc::new(
+                marmot_lake::remote::LakeStoreRegistry::new(lake.options().clone()),
+            ));
+        }
+        let runtime = runtime.build_arc().map_err(EngineError::from_df)?;
+        let ctx = match &options.engine {
+            EngineKind::Local => SessionContext::new_with_config_rt(config, runtime),
+            EngineKind::Ballista { scheduler } => {
+                cluster_context(scheduler, config, runtime).await?
             }
         };
         functions::register_all(&ctx);
@@ -157,11 +226,17 @@ impl Engine {
                 continue;
             };
             let version = table.version().unwrap_or(0);
-            let provider = table
+            let provider: Arc<dyn datafusion::catalog::TableProvider> = table
                 .table_provider()
                 .with_session(Arc::new(ctx.state()))
                 .await
                 .map_err(|e| LakeError::delta(&name, e))?;
+            let provider = match options.engine {
+                EngineKind::Local => provider,
+                EngineKind::Ballista { .. } => {
+                    snapshot_listing(&ctx, lake, &rel, &name, &table, provider.schema())?
+                }
+            };
             let hidden: Vec<&str> = match contracts.iter().find(|c| c.name == name) {
                 Some(c) if options.hide_identifiers => c
                     .identifier_columns()
@@ -195,8 +270,8 @@ impl Engine {
                 .and_then(|b| b.project(cols))
                 .and_then(|b| b.build())
                 .map_err(EngineError::from_df)?;
-                let view = datafusion::dataframe::DataFrame::new(ctx.state(), plan).into_view();
-                ctx.register_table(name.as_str(), view)
+                let view = datafusion::datasource::ViewTable::new(plan, None);
+                ctx.register_table(name.as_str(), Arc::new(view))
                     .map_err(EngineError::from_df)?;
             }
             tables.push(TableInfo {
@@ -205,7 +280,11 @@ impl Engine {
                 version,
             });
         }
-        Ok(Engine { ctx, tables })
+        Ok(Engine {
+            ctx,
+            tables,
+            cluster: options.engine != EngineKind::Local,
+        })
     }
 
     /// The tables registered, with their versions.
@@ -219,10 +298,120 @@ impl Engine {
     }
 
     /// Runs one SQL statement and collects the result.
+    ///
+    /// On a cluster, a job that `marmot cluster scheduler` cancelled because an executor was
+    /// lost while it ran is run once more on the executors left; a second loss is an error.
     pub async fn sql(&self, query: &str) -> Result<Vec<RecordBatch>, EngineError> {
-        let df = self.ctx.sql(query).await.map_err(EngineError::from_df)?;
-        df.collect().await.map_err(EngineError::from_df)
+        let mut tries = 0;
+        loop {
+            let df = self.ctx.sql(query).await.map_err(EngineError::from_df)?;
+            match df.collect().await {
+                Ok(batches) => return Ok(batches),
+                Err(e) if self.cluster && lost_executor(&e) => {
+                    tries += 1;
+                    if tries >= 2 {
+                        return Err(EngineError::Execution(format!(
+                            "the Ballista cluster lost an executor while this query ran, twice; \
+                             its answer could not be trusted, so there is none ({e})"
+                        )));
+                    }
+                    eprintln!(
+                        "marmot: an executor was lost mid-query; running the query again on the executors left"
+                    );
+                }
+                Err(e) => return Err(EngineError::from_df(e)),
+            }
+        }
     }
+
+    /// Where this engine's queries run.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+}
+
+/// A context whose queries run on the Ballista scheduler at `scheduler` (`host:port`). The
+/// scheduler is probed first, so an unreachable one is one clear error before any work.
+async fn cluster_context(
+    scheduler: &str,
+    config: SessionConfig,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> Result<SessionContext, EngineError> {
+    use ballista::prelude::SessionContextExt as _;
+    let unreachable = |why: String| {
+        EngineError::Lake(LakeError::Lake(format!(
+            "the Ballista scheduler at {scheduler} cannot be reached: {why} \
+             (start one with `marmot cluster scheduler --addr {scheduler}`)"
+        )))
+    };
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::net::TcpStream::connect(scheduler),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(unreachable(e.to_string())),
+        Err(_) => return Err(unreachable("no answer within 5 s".into())),
+    }
+    use ballista::prelude::SessionConfigExt as _;
+    // The static distributed planner: with the adaptive one (Ballista 55's default), losing an
+    // executor mid-query could leave the job waiting forever for a task slot (seen in
+    // tests/cluster.rs); the static planner re-runs the lost tasks.
+    let mut config = config.upgrade_for_ballista();
+    config
+        .options_mut()
+        .set("ballista.planner.adaptive.enabled", "false")
+        .map_err(EngineError::from_df)?;
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .build();
+    SessionContext::remote_with_state(&format!("df://{scheduler}"), state)
+        .await
+        .map_err(EngineError::from_df)
+}
+
+/// A Delta table's snapshot as a plain Parquet listing of exactly that version's files (what a
+/// Ballista cluster can plan and ship to executors; a Delta provider cannot be serialised).
+fn snapshot_listing(
+    ctx: &SessionContext,
+    lake: &Lake,
+    rel: &str,
+    name: &str,
+    table: &deltalake::DeltaTable,
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>, EngineError> {
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{
+        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+    };
+    let root = lake.table_url(rel)?;
+    let files = marmot_lake::store::table_files(table, name)?;
+    let format = ParquetFormat::default().with_options(ctx.state().table_options().parquet.clone());
+    let mut listing = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+    let urls = if files.is_empty() {
+        // An empty snapshot: list the table's directory for a suffix no file has.
+        listing = listing.with_file_extension(".marmot-empty-snapshot");
+        vec![ListingTableUrl::parse(root.as_str()).map_err(EngineError::from_df)?]
+    } else {
+        files
+            .iter()
+            .map(|f| {
+                let u = root
+                    .join(&f.path)
+                    .map_err(|e| LakeError::Internal(format!("{name}: file {}: {e}", f.path)))?;
+                ListingTableUrl::parse(u.as_str()).map_err(EngineError::from_df)
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?
+    };
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(listing)
+        .with_schema(schema);
+    Ok(Arc::new(
+        ListingTable::try_new(config).map_err(EngineError::from_df)?,
+    ))
 }
 
 /// Loads indicator definitions: the `.sql` files of `dir/indicators` when a directory is given
@@ -263,4 +452,32 @@ pub(crate) fn query_files(
         }
     }
     Ok(Some(files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_parse_from_local_or_a_ballista_url() {
+        assert_eq!(EngineKind::parse("local").ok(), Some(EngineKind::Local));
+        assert_eq!(EngineKind::parse("").ok(), Some(EngineKind::Local));
+        let b = EngineKind::parse("ballista://10.0.0.5:50050/").expect("ballista");
+        assert_eq!(
+            b,
+            EngineKind::Ballista {
+                scheduler: "10.0.0.5:50050".into()
+            }
+        );
+        assert_eq!(b.to_string(), "ballista://10.0.0.5:50050");
+        for bad in [
+            "spark://x:1",
+            "ballista://x",
+            "ballista://:80",
+            "ballista://x:99999",
+        ] {
+            let e = EngineKind::parse(bad).expect_err(bad);
+            assert!(e.to_string().contains(bad.trim_end_matches('/')), "{e}");
+        }
+    }
 }

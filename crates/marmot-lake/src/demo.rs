@@ -1419,7 +1419,8 @@ pub async fn generate(
             &ingest_id,
         )
         .without_duplicate_check();
-        let writer = TableWriter::new(lake.table_store(&tpath), validator.schema(), &ingest_id);
+        let writer = TableWriter::new(lake.table_store(&tpath), validator.schema(), &ingest_id)
+            .partitioned_by_quarter(&contract.date_column)?;
         let mut sink = Sink {
             schema,
             cols: builders(&contract),

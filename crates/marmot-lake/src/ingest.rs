@@ -300,7 +300,8 @@ pub async fn ingest(
         summary.raw_path = Some(raw);
 
         // 2. Validate and write, batch by batch.
-        let mut writer = TableWriter::new(lake.table_store(&tpath), validator.schema(), &ingest_id);
+        let mut writer = TableWriter::new(lake.table_store(&tpath), validator.schema(), &ingest_id)
+            .partitioned_by_quarter(&contract.date_column)?;
         let mut quarantine = QuarantineWriter::new(lake, &contract.name, &ingest_id);
         progress.begin(
             &format!("ingest {} into {}", base_name, contract.name),

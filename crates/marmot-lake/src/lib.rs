@@ -16,7 +16,7 @@
 //! Modules: [`store`] (lake root, Delta tables, commits), [`read`] (CSV/Parquet input),
 //! [`validate`] (pure row validation), [`pseudonym`] (keyed hashing of identifiers),
 //! [`ingest`] (the whole ingest), [`reference`] (reference tables for a place), [`demo`] (the
-//! seeded demo lake generator).
+//! seeded demo lake generator), [`remote`] (object stores: local files or S3-compatible servers).
 #![warn(missing_docs)]
 
 pub mod demo;
@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod pseudonym;
 pub mod read;
 pub mod reference;
+pub mod remote;
 pub mod store;
 pub mod validate;
 

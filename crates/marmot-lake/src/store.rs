@@ -101,14 +101,26 @@ impl Lake {
                  (and AWS_ENDPOINT, AWS_ALLOW_HTTP for an S3-compatible server)"
             )));
         }
-        let (store, prefix) = object_store::parse_url_opts(&url, options.iter())
-            .map_err(|e| LakeError::Config(format!("lake URL {url}: {e}")))?;
+        crate::remote::register_delta_handlers();
+        let (store, prefix) = crate::remote::store_for_url(&url, &options)?;
         let store: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(store, prefix));
         Ok(Lake {
             url,
             store,
             options,
         })
+    }
+
+    /// Checks that the lake's store answers (one small request): an unreachable server or a
+    /// refused credential is one clear error before any work starts, not a failure halfway.
+    pub async fn check_reachable(&self) -> Result<(), LakeError> {
+        match self.store.head(&Path::from(MANIFEST_PATH)).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(LakeError::Lake(format!(
+                "the lake at {} cannot be reached: {e}",
+                self.url
+            ))),
+        }
     }
 
     /// The root URL (with a trailing slash).
@@ -243,8 +255,10 @@ impl Lake {
         // ensure_table_uri creates a local table directory; remote stores need none.
         let url = deltalake::ensure_table_uri(self.table_url(rel)?.as_str())
             .map_err(|e| LakeError::delta(rel, e))?;
-        let table = DeltaTable::try_from_url(url)
-            .await
+        let table = DeltaTableBuilder::from_url(url)
+            .map_err(|e| LakeError::delta(rel, e))?
+            .with_storage_options(self.options.clone())
+            .build()
             .map_err(|e| LakeError::delta(rel, e))?;
         table
             .create()
@@ -385,12 +399,19 @@ pub async fn commit(
 /// Writes batches into Parquet data files in a table's directory, rolling to a new file every
 /// `rows_per_file` rows, and returns Delta `Add` actions with statistics. Nothing is visible
 /// until the adds are committed; [`TableWriter::abort`] deletes what was written.
+///
+/// Curated tables are laid out by calendar quarter of the dataset's date column
+/// ([`TableWriter::partitioned_by_quarter`]): `period=2020Q3/part-<ingest>-00000.zstd.parquet`.
+/// The quarter is a directory only, not a Delta partition column: the date stays in the file,
+/// and each file's Delta statistics (min/max per column) let a query for one period skip the
+/// files of every other quarter.
 pub struct TableWriter {
     store: Arc<dyn ObjectStore>,
     schema: arrow::datatypes::SchemaRef,
     prefix: String,
     rows_per_file: usize,
-    current: Option<OpenFile>,
+    partition: Option<usize>,
+    open: std::collections::BTreeMap<String, OpenFile>,
     adds: Vec<Add>,
     written: Vec<String>,
     seq: usize,
@@ -401,6 +422,13 @@ struct OpenFile {
     path: String,
     rows: usize,
     stats: StatsAcc,
+}
+
+/// The directory of a date's quarter (`period=2020Q3`).
+pub fn quarter_dir(days_since_epoch: i32) -> String {
+    use chrono::Datelike;
+    let d = crate::validate::date_of(days_since_epoch);
+    format!("period={}Q{}", d.year(), d.month0() / 3 + 1)
 }
 
 impl TableWriter {
@@ -416,11 +444,24 @@ impl TableWriter {
             schema,
             prefix: prefix.to_string(),
             rows_per_file: 4_000_000,
-            current: None,
+            partition: None,
+            open: std::collections::BTreeMap::new(),
             adds: Vec::new(),
             written: Vec::new(),
             seq: 0,
         }
+    }
+
+    /// Splits rows into one directory per calendar quarter of `column` (a date column).
+    pub fn partitioned_by_quarter(mut self, column: &str) -> Result<TableWriter, LakeError> {
+        let i = self.schema.index_of(column)?;
+        if self.schema.field(i).data_type() != &arrow::datatypes::DataType::Date32 {
+            return Err(LakeError::Internal(format!(
+                "partition column {column} is not a date"
+            )));
+        }
+        self.partition = Some(i);
+        Ok(self)
     }
 
     /// Appends a batch.
@@ -428,8 +469,54 @@ impl TableWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        if self.current.is_none() {
-            let path = format!("part-{}-{:05}.zstd.parquet", self.prefix, self.seq);
+        let Some(pi) = self.partition else {
+            return self.write_to(String::new(), batch).await;
+        };
+        use arrow::array::{Array as _, AsArray};
+        let dates = batch
+            .column(pi)
+            .as_primitive_opt::<arrow::datatypes::Date32Type>()
+            .ok_or_else(|| LakeError::Internal("partition column is not a date".into()))?;
+        let mut groups: std::collections::BTreeMap<String, Vec<u32>> =
+            std::collections::BTreeMap::new();
+        let mut last: Option<(i32, String)> = None;
+        for r in 0..batch.num_rows() {
+            let key = if dates.is_valid(r) {
+                let d = dates.value(r);
+                match &last {
+                    // Rows mostly arrive in date order: reuse the previous day's key.
+                    Some((ld, k)) if *ld == d => k.clone(),
+                    _ => {
+                        let k = quarter_dir(d);
+                        last = Some((d, k.clone()));
+                        k
+                    }
+                }
+            } else {
+                "period=unknown".to_string()
+            };
+            groups.entry(key).or_default().push(r as u32);
+        }
+        if groups.len() == 1 {
+            let key = groups.into_keys().next().unwrap_or_default();
+            return self.write_to(key, batch).await;
+        }
+        for (key, rows) in groups {
+            let part =
+                arrow::compute::take_record_batch(batch, &arrow::array::UInt32Array::from(rows))?;
+            self.write_to(key, &part).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_to(&mut self, key: String, batch: &RecordBatch) -> Result<(), LakeError> {
+        if !self.open.contains_key(&key) {
+            let name = format!("part-{}-{:05}.zstd.parquet", self.prefix, self.seq);
+            let path = if key.is_empty() {
+                name
+            } else {
+                format!("{key}/{name}")
+            };
             self.seq += 1;
             let writer = AsyncArrowWriter::try_new(
                 BufWriter::new(self.store.clone(), Path::from(path.as_str())),
@@ -437,28 +524,31 @@ impl TableWriter {
                 Some(writer_properties()),
             )?;
             self.written.push(path.clone());
-            self.current = Some(OpenFile {
-                writer,
-                path,
-                rows: 0,
-                stats: StatsAcc::new(&self.schema),
-            });
+            self.open.insert(
+                key.clone(),
+                OpenFile {
+                    writer,
+                    path,
+                    rows: 0,
+                    stats: StatsAcc::new(&self.schema),
+                },
+            );
         }
         let f = self
-            .current
-            .as_mut()
+            .open
+            .get_mut(&key)
             .ok_or_else(|| LakeError::Internal("no open file".into()))?;
         f.writer.write(batch).await?;
         f.stats.update(batch);
         f.rows += batch.num_rows();
         if f.rows >= self.rows_per_file {
-            self.close_current().await?;
+            self.close(&key).await?;
         }
         Ok(())
     }
 
-    async fn close_current(&mut self) -> Result<(), LakeError> {
-        if let Some(mut f) = self.current.take() {
+    async fn close(&mut self, key: &str) -> Result<(), LakeError> {
+        if let Some(mut f) = self.open.remove(key) {
             f.writer.finish().await?;
             let size = f.writer.bytes_written() as i64;
             self.adds.push(Add {
@@ -475,7 +565,10 @@ impl TableWriter {
 
     /// Closes the last file and returns the adds (not yet committed).
     pub async fn finish(mut self) -> Result<(Vec<Add>, Vec<String>), LakeError> {
-        self.close_current().await?;
+        let keys: Vec<String> = self.open.keys().cloned().collect();
+        for k in keys {
+            self.close(&k).await?;
+        }
         Ok((self.adds, self.written))
     }
 

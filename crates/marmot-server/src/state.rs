@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// How often to look for new data versions in the lake.
     pub reload_every: Duration,
+    /// Where queries run (local, or a Ballista cluster).
+    pub engine: marmot_engine::EngineKind,
 }
 
 /// Limits of `POST /api/v1/sql`.
@@ -85,6 +87,7 @@ impl ServerConfig {
             max_body: 512 << 20,
             request_timeout: Duration::from_secs(120),
             reload_every: Duration::from_secs(30),
+            engine: marmot_engine::EngineKind::Local,
         }
     }
 }
@@ -124,12 +127,14 @@ impl Snapshot {
         generation: u64,
         sql: &SqlLimits,
         pins: &BTreeMap<String, u64>,
+        engine_kind: &marmot_engine::EngineKind,
     ) -> ApiResult<Snapshot> {
         let engine = Engine::open_with(
             lake,
             &EngineOptions {
                 versions: pins.clone(),
                 only_pinned: !pins.is_empty(),
+                engine: engine_kind.clone(),
                 ..EngineOptions::default()
             },
         )
@@ -145,6 +150,7 @@ impl Snapshot {
                 only_pinned: true,
                 memory_limit: Some(sql.memory),
                 hide_identifiers: true,
+                engine: engine_kind.clone(),
             },
         )
         .await?;
@@ -318,7 +324,7 @@ impl AppState {
         let lake = Lake::open(&config.lake, config.lake_options.clone())?;
         let indicators = marmot_engine::load_indicators(config.queries.as_deref())?;
         let signals = marmot_engine::triggers::load_signals(config.queries.as_deref())?;
-        let snapshot = Snapshot::open(&lake, 1, &config.sql, pins).await?;
+        let snapshot = Snapshot::open(&lake, 1, &config.sql, pins, &config.engine).await?;
         let tokens =
             TokenStore::new(config.tokens.clone()).with_ephemeral(config.ephemeral_tokens.clone());
         Ok(AppState {
@@ -356,6 +362,7 @@ impl AppState {
             current.generation + 1,
             &self.config.sql,
             &BTreeMap::new(),
+            &self.config.engine,
         )
         .await?;
         tracing::info!(versions = %next.versions, "lake changed: new snapshot");

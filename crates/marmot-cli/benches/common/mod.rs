@@ -24,9 +24,11 @@ lake, queries = sys.argv[1], json.load(open(sys.argv[2]))
 con = duckdb.connect()
 for kind in ("tables", "reference"):
     for d in glob.glob(os.path.join(lake, kind, "*")):
-        files = glob.glob(os.path.join(d, "*.parquet"))
+        # Curated tables are laid out by quarter (period=2020Q3/part-....parquet): every file,
+        # read as plain Parquet (the directory names are not columns).
+        files = sorted(glob.glob(os.path.join(d, "**", "*.parquet"), recursive=True))
         if files:
-            con.execute(f"CREATE VIEW {os.path.basename(d)} AS SELECT * FROM read_parquet({files!r})")
+            con.execute(f"CREATE VIEW {os.path.basename(d)} AS SELECT * FROM read_parquet({files!r}, hive_partitioning = false)")
 rows = 0
 for q in queries:
     rows += len(con.execute(q).fetchall())
@@ -81,4 +83,79 @@ pub fn demo_lake(marmot: &str, key: &[(&str, &str)], lake: &Path, scale: f64) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The ids of the shipped indicators and, for each, its numerator SQL grouped as Marmot groups
+/// it (by LSOA, month, age and sex): the work DuckDB does in the cube comparisons.
+pub fn numerator_queries(marmot: &str) -> (Vec<String>, Vec<String>) {
+    let listing = Command::new(marmot)
+        .args(["indicators", "--format", "json"])
+        .output()
+        .expect("indicators");
+    let ids: Vec<String> = serde_json::from_slice::<serde_json::Value>(&listing.stdout)
+        .expect("json")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v["id"].as_str().map(str::to_string))
+        .collect();
+    let mut queries = Vec::new();
+    for id in &ids {
+        let shown = Command::new(marmot)
+            .args(["indicators", "--show", id])
+            .output()
+            .expect("show");
+        let text = String::from_utf8_lossy(&shown.stdout).to_string();
+        let sql = text
+            .rsplit("\n\n")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let cols = ["age", "sex"]
+            .iter()
+            .map(|c| {
+                if sql.contains(&format!(" {c},")) || sql.contains(&format!(" {c}\n")) {
+                    c.to_string()
+                } else {
+                    format!("NULL AS {c}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        queries.push(format!("SELECT lsoa11cd, date_trunc('month', event_date) AS bucket, {cols}, sum(numerator) AS num FROM ({sql}) s GROUP BY ALL"));
+    }
+    (ids, queries)
+}
+
+/// The weekly count SQL of every shipped trigger signal (`queries/triggers/*.sql`), per LSOA
+/// and week: the work DuckDB does in the trigger comparisons.
+pub fn weekly_count_queries() -> Vec<String> {
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../queries/triggers");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("queries/triggers")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).expect("read signal");
+            let sql = text
+                .split_once("*/")
+                .map(|x| x.1)
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            format!(
+                "SELECT lsoa11cd, date_trunc('week', event_date) AS wk, sum(numerator) AS num FROM ({sql}) s GROUP BY ALL"
+            )
+        })
+        .collect()
 }
