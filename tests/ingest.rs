@@ -19,25 +19,6 @@ const DATASETS: [&str; 6] = [
     "contact_tracing",
 ];
 
-fn template(lake: &Path, dataset: &str, rows: usize) -> (Vec<String>, Vec<Vec<String>>) {
-    let out = ok(marmot(lake).args(["datasets", "template", dataset, "--rows", &rows.to_string()]));
-    let mut lines = out
-        .lines()
-        .map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>());
-    let header = lines.next().expect("header");
-    (header, lines.collect())
-}
-
-fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) {
-    let mut s = header.join(",");
-    s.push('\n');
-    for r in rows {
-        s.push_str(&r.join(","));
-        s.push('\n');
-    }
-    std::fs::write(path, s).expect("write csv");
-}
-
 /// Ingests with `--format json`; returns (exit code, summary or error object).
 fn ingest_json(lake: &Path, dataset: &str, file: &Path, extra: &[&str]) -> (i32, Value) {
     let (code, out, err) = run(marmot(lake)

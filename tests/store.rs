@@ -14,25 +14,6 @@ use common::procs::{BUCKET, Cluster, shared_s3};
 use common::*;
 use serde_json::Value;
 
-fn template(lake: &Path, dataset: &str, rows: usize) -> (Vec<String>, Vec<Vec<String>>) {
-    let out = ok(marmot(lake).args(["datasets", "template", dataset, "--rows", &rows.to_string()]));
-    let mut lines = out
-        .lines()
-        .map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>());
-    let header = lines.next().expect("header");
-    (header, lines.collect())
-}
-
-fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) {
-    let mut s = header.join(",");
-    s.push('\n');
-    for r in rows {
-        s.push_str(&r.join(","));
-        s.push('\n');
-    }
-    std::fs::write(path, s).unwrap();
-}
-
 fn ingest_json(lake: &Path, file: &Path, partner: &str, extra: &[&str]) -> (i32, Value) {
     let (code, out, err) = run(marmot(lake)
         .args(["ingest", "admissions"])

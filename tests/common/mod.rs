@@ -92,6 +92,27 @@ pub fn demo_lake() -> &'static Path {
     })
 }
 
+/// A dataset's valid example CSV (`marmot datasets template`): header and rows.
+pub fn template(lake: &Path, dataset: &str, rows: usize) -> (Vec<String>, Vec<Vec<String>>) {
+    let out = ok(marmot(lake).args(["datasets", "template", dataset, "--rows", &rows.to_string()]));
+    let mut lines = out
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>());
+    let header = lines.next().expect("header");
+    (header, lines.collect())
+}
+
+/// Writes a CSV file from a header and rows.
+pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) {
+    let mut s = header.join(",");
+    s.push('\n');
+    for r in rows {
+        s.push_str(&r.join(","));
+        s.push('\n');
+    }
+    std::fs::write(path, s).expect("write csv");
+}
+
 /// Runs SQL and returns the rows as JSON objects.
 pub fn sql(lake: &Path, query: &str) -> Vec<serde_json::Value> {
     let out = ok(marmot(lake).args(["sql", "--format", "json", query]));
