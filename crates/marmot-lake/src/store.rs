@@ -724,6 +724,80 @@ mod tests {
         assert!(err.to_string().contains("AWS_ACCESS_KEY_ID"), "{err}");
     }
 
+    #[tokio::test]
+    async fn rows_are_split_by_quarter_and_none_is_lost_or_misplaced() {
+        use arrow::array::{Array as _, AsArray, Date32Array, Int64Array};
+        use arrow::datatypes::{DataType, Date32Type, Field, Int64Type};
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("day", DataType::Date32, true),
+        ]));
+        let mut w = TableWriter::new(store.clone(), schema.clone(), "t")
+            .partitioned_by_quarter("day")
+            .expect("date column");
+        // Days from 2019-12-25 over 200 days, out of order, with a missing date.
+        let base = 18_255; // 2019-12-25
+        let days: Vec<Option<i32>> = (0..200)
+            .map(|i| (i != 7).then_some(base + (i * 37) % 200))
+            .collect();
+        for chunk in (0..200).collect::<Vec<i64>>().chunks(64) {
+            let ids = Int64Array::from(chunk.to_vec());
+            let ds = Date32Array::from(chunk.iter().map(|&i| days[i as usize]).collect::<Vec<_>>());
+            let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(ds)])
+                .expect("batch");
+            w.write(&b).await.expect("write");
+        }
+        let (adds, written) = w.finish().await.expect("finish");
+        assert_eq!(adds.len(), written.len());
+        let mut seen = Vec::new();
+        for add in &adds {
+            let dir = add.path.split('/').next().unwrap_or_default().to_string();
+            let bytes = store
+                .get(&Path::from(add.path.as_str()))
+                .await
+                .expect("file")
+                .bytes()
+                .await
+                .expect("bytes");
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .expect("parquet")
+                    .build()
+                    .expect("reader");
+            for b in reader {
+                let b = b.expect("batch");
+                let ids = b.column(0).as_primitive::<Int64Type>();
+                let ds = b.column(1).as_primitive::<Date32Type>();
+                for r in 0..b.num_rows() {
+                    let want = if ds.is_valid(r) {
+                        quarter_dir(ds.value(r))
+                    } else {
+                        "period=unknown".to_string()
+                    };
+                    assert_eq!(dir, want, "row {} in the wrong directory", ids.value(r));
+                    seen.push(ids.value(r));
+                }
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..200).collect::<Vec<i64>>(), "every row once");
+        let dirs: std::collections::BTreeSet<String> = adds
+            .iter()
+            .map(|a| a.path.split('/').next().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(
+            dirs.into_iter().collect::<Vec<_>>(),
+            [
+                "period=2019Q4",
+                "period=2020Q1",
+                "period=2020Q2",
+                "period=2020Q3",
+                "period=unknown"
+            ]
+        );
+    }
+
     #[test]
     fn a_local_lake_is_a_directory_url() {
         let dir = tempfile::tempdir().expect("tmp");
