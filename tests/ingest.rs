@@ -19,18 +19,6 @@ const DATASETS: [&str; 6] = [
     "contact_tracing",
 ];
 
-/// Ingests with `--format json`; returns (exit code, summary or error object).
-fn ingest_json(lake: &Path, dataset: &str, file: &Path, extra: &[&str]) -> (i32, Value) {
-    let (code, out, err) = run(marmot(lake)
-        .args(["ingest", dataset])
-        .arg(file)
-        .args(["--format", "json"])
-        .args(extra));
-    let v: Value =
-        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("json ({e}): {out}\n{err}"));
-    (code, v)
-}
-
 fn n(v: &Value, k: &str) -> u64 {
     v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
 }

@@ -14,15 +14,9 @@ use common::procs::{BUCKET, Cluster, shared_s3};
 use common::*;
 use serde_json::Value;
 
-fn ingest_json(lake: &Path, file: &Path, partner: &str, extra: &[&str]) -> (i32, Value) {
-    let (code, out, err) = run(marmot(lake)
-        .args(["ingest", "admissions"])
-        .arg(file)
-        .args(["--format", "json", "--partner", partner])
-        .args(extra));
-    let v: Value =
-        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("json ({e}): {out}\n{err}"));
-    (code, v)
+/// Ingests admissions from `partner` with `--format json`.
+fn ingest_as(lake: &Path, file: &Path, partner: &str) -> (i32, Value) {
+    ingest_json(lake, "admissions", file, &["--partner", partner])
 }
 
 fn n(v: &Value, k: &str) -> u64 {
@@ -45,7 +39,7 @@ fn conformance(lake: &Path, work: &Path, object: &dyn Fn(&str) -> PathBuf) -> Se
     // 1. Ingest.
     let first = work.join("april.csv");
     write_csv(&first, &h, &rows[..10]);
-    let (code, v1) = ingest_json(lake, &first, "homerton", &[]);
+    let (code, v1) = ingest_as(lake, &first, "homerton");
     assert_eq!((code, n(&v1, "accepted")), (0, 10), "{v1}");
     let v1_version = n(&v1, "table_version");
     assert!(
@@ -66,7 +60,7 @@ fn conformance(lake: &Path, work: &Path, object: &dyn Fn(&str) -> PathBuf) -> Se
     bad[0][age] = "abc".into();
     let other = work.join("april-barts.csv");
     write_csv(&other, &h, &bad);
-    let (code, v2) = ingest_json(lake, &other, "barts", &[]);
+    let (code, v2) = ingest_as(lake, &other, "barts");
     assert_eq!(
         (code, n(&v2, "accepted"), n(&v2, "rejected")),
         (3, 2, 1),
@@ -77,7 +71,7 @@ fn conformance(lake: &Path, work: &Path, object: &dyn Fn(&str) -> PathBuf) -> Se
     // 4. Resubmission replaces the trust's period; history keeps the old rows.
     let corrected = work.join("april-corrected.csv");
     write_csv(&corrected, &h, &rows[..4]);
-    let (code, v3) = ingest_json(lake, &corrected, "homerton", &[]);
+    let (code, v3) = ingest_as(lake, &corrected, "homerton");
     assert_eq!((code, n(&v3, "replaced_rows")), (0, 10), "{v3}");
     let now = sql_f64(lake, "SELECT count(*) FROM admissions") as u64;
     assert_eq!(now, 6);

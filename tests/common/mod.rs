@@ -113,6 +113,23 @@ pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) {
     std::fs::write(path, s).expect("write csv");
 }
 
+/// Ingests with `--format json`; returns (exit code, summary or error object).
+pub fn ingest_json(
+    lake: &Path,
+    dataset: &str,
+    file: &Path,
+    extra: &[&str],
+) -> (i32, serde_json::Value) {
+    let (code, out, err) = run(marmot(lake)
+        .args(["ingest", dataset])
+        .arg(file)
+        .args(["--format", "json"])
+        .args(extra));
+    let v: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("json ({e}): {out}\n{err}"));
+    (code, v)
+}
+
 /// Runs SQL and returns the rows as JSON objects.
 pub fn sql(lake: &Path, query: &str) -> Vec<serde_json::Value> {
     let out = ok(marmot(lake).args(["sql", "--format", "json", query]));
