@@ -523,8 +523,8 @@ enum ClusterAction {
         /// Address to listen on (clients and executors connect here).
         #[arg(long, default_value = "127.0.0.1:50050")]
         addr: String,
-        /// Seconds without a heartbeat before an executor is declared lost (its tasks then run
-        /// elsewhere).
+        /// Seconds without a heartbeat before an executor is declared lost (the jobs in flight
+        /// are then cancelled, and Marmot's clients run them once more on the executors left).
         #[arg(long, default_value_t = 30)]
         executor_timeout: u64,
     },
