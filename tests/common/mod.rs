@@ -154,6 +154,22 @@ pub fn sql_f64(lake: &Path, query: &str) -> f64 {
         .unwrap_or_else(|| panic!("not a number: {v} from {query}"))
 }
 
+/// `count(*)` of a table at an earlier Delta version (`marmot sql --at`).
+pub fn count_at(lake: &Path, table: &str, version: u64) -> u64 {
+    let out = ok(marmot(lake).args([
+        "sql",
+        "--format",
+        "csv",
+        "--at",
+        &format!("{table}={version}"),
+        &format!("SELECT count(*) AS n FROM {table}"),
+    ]));
+    out.lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no count in {out}"))
+}
+
 /// Every file under a directory (relative paths), sorted.
 pub fn files_under(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {

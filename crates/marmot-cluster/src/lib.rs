@@ -20,7 +20,6 @@
 //! ```
 #![warn(missing_docs)]
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -80,15 +79,12 @@ pub struct ExecutorOptions {
     pub heartbeat_seconds: u64,
 }
 
-/// Storage options for the lake, from this process's environment (`AWS_*`).
-fn lake_options() -> HashMap<String, String> {
-    marmot_lake::remote::options_from_env()
-}
-
-/// A runtime whose object store registry knows the lake's stores.
+/// A runtime whose object store registry knows the lake's stores (S3 settings from this
+/// process's `AWS_*` environment).
 fn runtime(memory_limit: Option<u64>) -> datafusion::error::Result<Arc<RuntimeEnv>> {
-    let mut b = RuntimeEnvBuilder::new()
-        .with_object_store_registry(Arc::new(LakeStoreRegistry::new(lake_options())));
+    let mut b = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(
+        LakeStoreRegistry::new(marmot_lake::remote::options_from_env()),
+    ));
     if let Some(bytes) = memory_limit {
         b = b.with_memory_limit(usize::try_from(bytes).unwrap_or(usize::MAX), 1.0);
     }

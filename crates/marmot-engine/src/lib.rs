@@ -323,11 +323,6 @@ impl Engine {
             }
         }
     }
-
-    /// Where this engine's queries run.
-    pub fn is_cluster(&self) -> bool {
-        self.cluster
-    }
 }
 
 /// A context whose queries run on the Ballista scheduler at `scheduler` (`host:port`). The
