@@ -68,10 +68,24 @@ fn conformance(lake: &Path, work: &Path, object: &dyn Fn(&str) -> PathBuf) -> Se
     );
     let q = v2["quarantine_path"].as_str().expect("quarantine path");
     assert!(object(q).is_file(), "quarantine file {q} written");
-    // 4. Resubmission replaces the trust's period; history keeps the old rows.
+    // 4. A replacement of the trust's period; history keeps the old rows.
     let corrected = work.join("april-corrected.csv");
     write_csv(&corrected, &h, &rows[..4]);
-    let (code, v3) = ingest_as(lake, &corrected, "homerton");
+    let period = months_of(&v1);
+    let (code, v3) = ingest_json(
+        lake,
+        "admissions",
+        &corrected,
+        &[
+            "--partner",
+            "homerton",
+            "--mode",
+            "replace",
+            "--period",
+            &period,
+            "--force",
+        ],
+    );
     assert_eq!((code, n(&v3, "replaced_rows")), (0, 10), "{v3}");
     let now = sql_f64(lake, "SELECT count(*) FROM admissions") as u64;
     assert_eq!(now, 6);

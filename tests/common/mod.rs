@@ -130,6 +130,25 @@ pub fn ingest_json(
     (code, v)
 }
 
+/// The months an ingest summary's period covers, as `--period` takes them
+/// (`YYYY-MM..YYYY-MM`).
+pub fn months_of(summary: &serde_json::Value) -> String {
+    let p = &summary["period"];
+    // The CLI's summary has {from, to}; the API's ingest report "from..to".
+    let (from, to) = match p.as_str().and_then(|s| s.split_once("..")) {
+        Some((a, b)) => (a, b),
+        None => (
+            p["from"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no period in {summary}")),
+            p["to"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no period in {summary}")),
+        ),
+    };
+    format!("{}..{}", &from[..7], &to[..7])
+}
+
 /// Runs SQL and returns the rows as JSON objects.
 pub fn sql(lake: &Path, query: &str) -> Vec<serde_json::Value> {
     let out = ok(marmot(lake).args(["sql", "--format", "json", query]));
@@ -188,4 +207,87 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// Where any of `needles` (clear identifiers) is stored in a lake outside `raw/` (the one place
+/// the original file is kept): every Parquet file is decoded (tables, quarantine, cube, trigger
+/// tables, views, audit) and every column searched as text, since compressed pages hide their
+/// strings from a byte search; every other file (Delta logs with their column statistics,
+/// JSON) is searched as text. Returns "file: column" for each hit.
+pub fn clear_identifiers_in_lake(lake: &Path, needles: &[String]) -> Vec<String> {
+    use arrow::array::Array;
+    let mut hits = Vec::new();
+    let mut parquet_files = 0;
+    for rel in files_under(lake) {
+        if rel.starts_with("raw/") || rel.starts_with("raw\\") {
+            continue;
+        }
+        let path = lake.join(&rel);
+        if rel.ends_with(".parquet") {
+            parquet_files += 1;
+            let file = std::fs::File::open(&path).expect("open parquet");
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap_or_else(|e| panic!("{rel} is not readable Parquet: {e}"))
+                    .build()
+                    .expect("reader");
+            for batch in reader {
+                let batch = batch.unwrap_or_else(|e| panic!("{rel}: {e}"));
+                for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+                    let text = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8);
+                    let Ok(text) = text else { continue };
+                    let Some(text) = text.as_any().downcast_ref::<arrow::array::StringArray>()
+                    else {
+                        continue;
+                    };
+                    for v in text.iter().flatten() {
+                        if needles.iter().any(|n| v.contains(n.as_str())) {
+                            hits.push(format!("{rel}: {}", field.name()));
+                            break;
+                        }
+                    }
+                }
+            }
+        } else {
+            let bytes = std::fs::read(&path).expect("read");
+            let text = String::from_utf8_lossy(&bytes);
+            if needles.iter().any(|n| text.contains(n.as_str())) {
+                hits.push(rel.clone());
+            }
+        }
+    }
+    assert!(
+        parquet_files > 0,
+        "no Parquet file under {}",
+        lake.display()
+    );
+    hits.sort();
+    hits.dedup();
+    hits
+}
+
+/// Writes a zstd-compressed Parquet file holding `value` in a string column: a positive
+/// control for [`clear_identifiers_in_lake`] (a byte search cannot see the value in it).
+pub fn plant_compressed_parquet(path: &Path, value: &str) {
+    use std::sync::Arc;
+    let values: Vec<String> = (0..2000).map(|i| format!("{value}-{i}")).collect();
+    let array = arrow::array::StringArray::from(values);
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Utf8, false),
+    ]));
+    let batch =
+        arrow::record_batch::RecordBatch::try_new(schema.clone(), vec![Arc::new(array)]).expect("control file");
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    std::fs::create_dir_all(path.parent().expect("control file")).expect("control file");
+    let file = std::fs::File::create(path).expect("control file");
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).expect("control file");
+    w.write(&batch).expect("control file");
+    w.close().expect("control file");
+    let bytes = std::fs::read(path).expect("control file");
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains(&format!("{value}-1999")),
+        "the control must hide its strings from a byte search"
+    );
 }

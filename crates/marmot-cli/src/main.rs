@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use marmot_lake::demo::{DemoOptions, generate};
-use marmot_lake::ingest::{IngestRequest, IngestSummary, Period, Progress, ingest, table_path};
+use marmot_lake::ingest::{
+    IngestRequest, IngestSummary, Period, Progress, SubmissionMode, ingest, table_path,
+};
 use marmot_lake::reference::{PlaceSource, init_lake};
 use marmot_lake::store::{table_history, table_rows};
 use marmot_lake::{Lake, LakeError, Pseudonymiser};
@@ -172,10 +174,19 @@ enum Command {
         /// Partner sending the file (default: the contract's default partner).
         #[arg(long)]
         partner: Option<String>,
-        /// Submission period, YYYY-MM or YYYY-MM..YYYY-MM (default: the months the rows span).
+        /// Submission period, YYYY-MM or YYYY-MM..YYYY-MM: rows outside it are quarantined.
+        /// Required with `--mode replace` (the period replaced).
         #[arg(long)]
         period: Option<String>,
-        /// Ingest even if the same file was ingested before.
+        /// append (default): add the rows, a record key sent before is an update; replace:
+        /// take out every earlier row of the partner in `--period` and put these in.
+        #[arg(long, default_value = "append", value_parser = ["append", "replace"])]
+        mode: String,
+        /// Work out what the ingest would add, update, remove and quarantine; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Ingest even if the same file was ingested before, and let a replacement take out
+        /// more than twice the rows it brings.
         #[arg(long)]
         force: bool,
         /// Output format of the summary.
@@ -685,11 +696,14 @@ async fn run(cli: Cli) -> Result<u8> {
             files,
             partner,
             period,
+            mode,
+            dry_run,
             force,
             format,
             no_cube,
         } => {
             let period = period.as_deref().map(Period::parse).transpose()?;
+            let mode = SubmissionMode::parse(&mode)?;
             let pseudo = pseudonymiser()?;
             let user = std::env::var("MARMOT_USER")
                 .or_else(|_| std::env::var("USER"))
@@ -704,12 +718,15 @@ async fn run(cli: Cli) -> Result<u8> {
                     partner: partner.clone(),
                     period,
                     force,
+                    mode,
+                    dry_run,
+                    display_name: None,
                     user: user.clone(),
                     today: chrono::Utc::now().date_naive(),
                 };
                 match ingest(&lake, &pseudo, &req, &bar).await {
                     Ok(s) => {
-                        committed |= !s.already_ingested;
+                        committed |= !s.already_ingested && !s.dry_run;
                         print_summary(&s, format);
                         if s.rejected > 0 && !s.already_ingested {
                             worst = worst.max(exit::PARTIAL);
@@ -717,7 +734,9 @@ async fn run(cli: Cli) -> Result<u8> {
                     }
                     Err(e) => {
                         let code = match e {
-                            LakeError::Config(_) | LakeError::Model(_) => exit::USAGE,
+                            LakeError::Config(_) | LakeError::Model(_) | LakeError::Refused(_) => {
+                                exit::USAGE
+                            }
                             _ => exit::ERROR,
                         };
                         match format {
@@ -1224,20 +1243,26 @@ fn print_summary(s: &IngestSummary, format: SummaryFormat) {
                     s.ignored_columns.join(", ")
                 );
             }
-            if s.replaced_rows > 0 {
-                println!(
-                    "  replaced {} earlier rows of partner {} in the same period",
-                    s.replaced_rows, s.partner
-                );
-            }
             println!(
-                "{}: {} rows read = {} accepted + {} rejected; committed {} version {}{}",
+                "  {:?}: {} added, {} updated (record sent again), {} removed (earlier rows of partner {} in the replaced period)",
+                s.mode, s.added_rows, s.updated_rows, s.removed_rows, s.partner
+            );
+            println!(
+                "{}: {} rows read = {} accepted + {} rejected; {} {}{}",
                 s.file,
                 s.rows_read,
                 s.accepted,
                 s.rejected,
-                s.dataset,
-                s.table_version.unwrap_or(0),
+                if s.dry_run {
+                    "dry run, nothing committed to".to_string()
+                } else {
+                    "committed".to_string()
+                },
+                if s.dry_run {
+                    s.dataset.clone()
+                } else {
+                    format!("{} version {}", s.dataset, s.table_version.unwrap_or(0))
+                },
                 s.period
                     .map(|p| format!(" (period {} to {})", p.from, p.to))
                     .unwrap_or_default()

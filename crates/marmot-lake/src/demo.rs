@@ -1475,6 +1475,12 @@ pub async fn generate(
                 )
             }),
             replaced_rows: 0,
+            mode: crate::ingest::SubmissionMode::Append,
+            added_rows: rows,
+            updated_rows: 0,
+            removed_rows: 0,
+            dry_run: false,
+            committed_at: Some(chrono::Utc::now().to_rfc3339()),
             raw_path: None,
             quarantine_path: None,
             ignored_columns: Vec::new(),

@@ -15,6 +15,10 @@ pub enum LakeError {
     /// Bad configuration or arguments (unknown dataset, bad key, bad period).
     #[error("{0}")]
     Config(String),
+    /// A submission that would do more harm than a caller can have meant (a replacement taking
+    /// out far more rows than it brings) and was not forced. Nothing was changed.
+    #[error("{0}")]
+    Refused(String),
     /// Configuration data (contracts, places) is wrong.
     #[error(transparent)]
     Model(#[from] marmot_model::ModelError),

@@ -6,11 +6,19 @@
 //! - The original file is kept byte-for-byte under `raw/`.
 //! - The file's SHA-256 is recorded; ingesting the same bytes into the same dataset again is a
 //!   no-op that says so (unless forced).
-//! - **Resubmission rule.** A submission covers a period: the months given with `--period`, or
-//!   else the calendar months spanned by its accepted rows' dates. Rows already in the table from
-//!   the same partner whose date falls in that period are replaced by the new submission, in
-//!   the same commit. Earlier versions stay in the table history (time travel). A submission
-//!   with no accepted row replaces nothing.
+//! - **Submission modes** ([`SubmissionMode`]): never inferred from the rows' dates.
+//!   - *append* (the default): the rows are added. A record whose key (the contract's record
+//!     key, its first identifier column) the same partner sent before is an update: the earlier
+//!     row is taken out in the same commit. Datasets without a record key only add.
+//!   - *replace* a stated period (`--period` is required): every earlier row of the same partner
+//!     dated in that period is taken out and the submission's rows put in; rows re-sent count as
+//!     updated, the rest as removed. A replacement that would take out more than
+//!     [`REPLACE_RATIO`] times the rows it brings is refused unless forced.
+//!   - A *dry run* does the whole ingest (validation, quarantine, the count of rows added,
+//!     updated and removed) and commits nothing.
+//!
+//!   Earlier versions stay in the table history (time travel). A submission with no accepted
+//!   row takes nothing out.
 //! - A whole-file problem changes nothing; a crash leaves only unreferenced files.
 
 use std::collections::BTreeMap;
@@ -105,6 +113,33 @@ fn month_end(d: NaiveDate) -> NaiveDate {
         .unwrap_or(d)
 }
 
+/// How a submission relates to what the partner sent before (module documentation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubmissionMode {
+    /// Add the rows; a record key sent before is an update.
+    #[default]
+    Append,
+    /// Replace the partner's rows in the stated period.
+    Replace,
+}
+
+impl SubmissionMode {
+    /// Parses `append` or `replace`.
+    pub fn parse(s: &str) -> Result<SubmissionMode, LakeError> {
+        match s {
+            "append" => Ok(SubmissionMode::Append),
+            "replace" => Ok(SubmissionMode::Replace),
+            other => Err(LakeError::Config(format!(
+                "submission mode '{other}': expected append or replace"
+            ))),
+        }
+    }
+}
+
+/// A replacement may take out at most this many times the rows it brings unless forced.
+pub const REPLACE_RATIO: u64 = 2;
+
 /// What to ingest and how.
 #[derive(Debug, Clone)]
 pub struct IngestRequest {
@@ -116,8 +151,16 @@ pub struct IngestRequest {
     pub partner: Option<String>,
     /// Declared submission period (default: the months its rows span).
     pub period: Option<Period>,
-    /// Ingest even if the same bytes were ingested before.
+    /// Ingest even if the same bytes were ingested before, and let a replacement take out more
+    /// than [`REPLACE_RATIO`] times the rows it brings.
     pub force: bool,
+    /// Append (default) or replace the stated period.
+    pub mode: SubmissionMode,
+    /// Work everything out and commit nothing.
+    pub dry_run: bool,
+    /// The file's name as its sender knows it, for errors and the report (default: the path as
+    /// given). A server passes the uploaded file's name, never its own temporary path.
+    pub display_name: Option<String>,
     /// Who is ingesting (recorded in the commit).
     pub user: String,
     /// "Today", for the no-future-dates rule.
@@ -151,8 +194,26 @@ pub struct IngestSummary {
     pub examples: Vec<String>,
     /// Period the submission covers (None when no row was accepted and none was declared).
     pub period: Option<Period>,
-    /// Rows of earlier submissions replaced (same partner and period).
+    /// Rows of earlier submissions taken out (`updated_rows + removed_rows`).
     pub replaced_rows: u64,
+    /// Append or replace.
+    #[serde(default)]
+    pub mode: SubmissionMode,
+    /// Accepted rows that are new records.
+    #[serde(default)]
+    pub added_rows: u64,
+    /// Earlier rows of the partner sent again (same record key): replaced by the new version.
+    #[serde(default)]
+    pub updated_rows: u64,
+    /// Earlier rows of the partner taken out without a new version (replace mode only).
+    #[serde(default)]
+    pub removed_rows: u64,
+    /// Nothing was committed: what the ingest would have done.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Commit time (RFC 3339); none for a dry run or a no-op.
+    #[serde(default)]
+    pub committed_at: Option<String>,
     /// Where the raw copy is, relative to the lake root.
     pub raw_path: Option<String>,
     /// Where the quarantined rows are, relative to the lake root.
@@ -211,14 +272,42 @@ pub async fn ingest(
     req: &IngestRequest,
     progress: &dyn Progress,
 ) -> Result<IngestSummary, LakeError> {
+    let file_name = req
+        .display_name
+        .clone()
+        .unwrap_or_else(|| req.path.display().to_string());
+    // Errors about the file name it as its sender knows it, never a server's temporary path.
+    let path_name = req.path.display().to_string();
+    ingest_named(lake, pseudonymiser, req, progress, &file_name)
+        .await
+        .map_err(|e| match e {
+            LakeError::File { file, message } if file == path_name => LakeError::File {
+                file: file_name.clone(),
+                message,
+            },
+            other => other,
+        })
+}
+
+async fn ingest_named(
+    lake: &Lake,
+    pseudonymiser: &Pseudonymiser,
+    req: &IngestRequest,
+    progress: &dyn Progress,
+    file_name: &str,
+) -> Result<IngestSummary, LakeError> {
     let manifest = lake.require_manifest().await?;
     let contract = marmot_model::builtin_contract(&req.dataset)?;
-    let file_name = req.path.display().to_string();
-    let base_name = req
-        .path
+    if req.mode == SubmissionMode::Replace && req.period.is_none() {
+        return Err(LakeError::Config(
+            "a replacement names the period it replaces (--period YYYY-MM or YYYY-MM..YYYY-MM)"
+                .into(),
+        ));
+    }
+    let base_name = std::path::Path::new(file_name)
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
-        .ok_or_else(|| LakeError::file(&file_name, "not a file"))?;
+        .ok_or_else(|| LakeError::file(file_name, "not a file"))?;
     let partner = req
         .partner
         .clone()
@@ -244,7 +333,7 @@ pub async fn ingest(
 
     // Whole-file checks before anything is written.
     let mut reader = Reader::open(&req.path)?;
-    let map = ColumnMap::resolve(&contract, &reader.schema(), &file_name)?;
+    let map = ColumnMap::resolve(&contract, &reader.schema(), file_name)?;
     let ignored_columns = map.ignored.clone();
     let lsoas: std::collections::HashSet<String> = manifest.lsoas.iter().cloned().collect();
     let ingest_id = new_ingest_id();
@@ -277,6 +366,12 @@ pub async fn ingest(
         examples: Vec::new(),
         period: req.period,
         replaced_rows: 0,
+        mode: req.mode,
+        added_rows: 0,
+        updated_rows: 0,
+        removed_rows: 0,
+        dry_run: req.dry_run,
+        committed_at: None,
         raw_path: None,
         quarantine_path: None,
         ignored_columns,
@@ -286,6 +381,8 @@ pub async fn ingest(
         already_ingested: false,
     };
 
+    let key_column = contract.record_key().map(|c| c.name.clone());
+    let mut keys: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut staged = Staged::default();
     let result = async {
         // 1. The raw copy.
@@ -348,6 +445,9 @@ pub async fn ingest(
             let (accepted, mut rejected) = validator.validate(&batch, &rows)?;
             rejected.extend(broken_rejections);
             summary.accepted += accepted.num_rows() as u64;
+            if let Some(k) = &key_column {
+                collect_keys(&accepted, k, &mut keys)?;
+            }
             summary.rejected += rejected.len() as u64;
             for r in &rejected {
                 *summary.reasons.entry(r.kind.clone()).or_default() += 1;
@@ -369,7 +469,7 @@ pub async fn ingest(
             .map_err(|_| LakeError::Internal("the file parser thread panicked".into()))?;
         if summary.rows_read == 0 {
             return Err(LakeError::file(
-                &file_name,
+                file_name,
                 "the file has a header but no data rows",
             ));
         }
@@ -382,27 +482,57 @@ pub async fn ingest(
                 .date_range
                 .map(|(lo, hi)| Period::covering(date_of(lo), date_of(hi)));
         }
-        // A submission with no accepted row replaces nothing: a broken file must not wipe
-        // the partner's good rows for the period.
+        // A submission with no accepted row takes nothing out: a broken file must not wipe
+        // the partner's good rows.
         let mut removes = Vec::new();
-        if let (Some(period), Some(table), true) =
-            (summary.period, existing.as_ref(), summary.accepted > 0)
+        if let (Some(table), true) = (existing.as_ref(), summary.accepted > 0) {
+            let scope = match req.mode {
+                SubmissionMode::Append => Scope::Keys,
+                SubmissionMode::Replace => match summary.period {
+                    Some(p) => Scope::Period(p),
+                    None => Scope::Keys,
+                },
+            };
+            let taken = take_out(
+                table,
+                &contract,
+                &partner,
+                scope,
+                key_column.as_deref().map(|k| (k, &keys)),
+                &mut writer,
+            )
+            .await?;
+            summary.updated_rows = taken.updated;
+            summary.removed_rows = taken.removed;
+            summary.replaced_rows = taken.updated + taken.removed;
+            removes = taken.removes;
+        }
+        summary.added_rows = summary.accepted.saturating_sub(summary.updated_rows);
+        if req.mode == SubmissionMode::Replace
+            && !req.force
+            && !req.dry_run
+            && summary.replaced_rows > REPLACE_RATIO * summary.accepted
         {
-            let (replaced, rm) =
-                replace_in_period(table, &contract, &partner, period, &mut writer).await?;
-            summary.replaced_rows = replaced;
-            removes = rm;
+            return Err(LakeError::Refused(format!(
+                "this replacement of {} would take out {} earlier rows of {partner} and bring {}: \
+                 more than {REPLACE_RATIO} times as many; nothing was changed. Check it with a \
+                 dry run, send it in append mode if it holds late records, or force it",
+                summary
+                    .period
+                    .map(|p| format!("{}..{}", p.from, p.to))
+                    .unwrap_or_default(),
+                summary.replaced_rows,
+                summary.accepted
+            )));
         }
         let (adds, written) = writer.finish().await?;
         staged.table_files = written;
+        if req.dry_run {
+            return Ok(());
+        }
 
         fault_point("before-commit");
-        let predicate = summary.period.filter(|_| !removes.is_empty()).map(|p| {
-            format!(
-                "{PARTNER_COLUMN} = '{partner}' AND {} BETWEEN '{}' AND '{}'",
-                contract.date_column, p.from, p.to
-            )
-        });
+        summary.committed_at = Some(chrono::Utc::now().to_rfc3339());
         let meta =
             serde_json::to_value(&summary).map_err(|e| LakeError::Internal(e.to_string()))?;
         let mut table = match existing {
@@ -412,8 +542,7 @@ pub async fn ingest(
                     .await?
             }
         };
-        let version =
-            store::commit(&mut table, &contract.name, adds, removes, meta, predicate).await?;
+        let version = store::commit(&mut table, &contract.name, adds, removes, meta, None).await?;
         summary.table_version = Some(version);
         Ok::<(), LakeError>(())
     }
@@ -422,6 +551,12 @@ pub async fn ingest(
         progress.end();
         staged.discard(lake, &tpath).await;
         return Err(e);
+    }
+    if req.dry_run {
+        // Nothing of a dry run stays: the raw copy, quarantine and data files go.
+        staged.discard(lake, &tpath).await;
+        summary.raw_path = None;
+        summary.quarantine_path = None;
     }
     Ok(summary)
 }
@@ -447,14 +582,20 @@ impl Staged {
     }
 }
 
-/// Test seam: with `MARMOT_FAULT=<point>` the process announces the point on stderr and waits
-/// there, so a test can kill it at the worst moment (files written, commit not yet made).
+/// Test seam (feature `fault-injection`, test builds only): with `MARMOT_FAULT=<point>` the
+/// process announces the point on stderr and waits there, so a test can kill it at the worst
+/// moment (files written, commit not yet made).
+#[cfg(feature = "fault-injection")]
 fn fault_point(point: &str) {
     if std::env::var("MARMOT_FAULT").is_ok_and(|v| v == point) {
         eprintln!("marmot: fault point {point} reached; waiting");
         std::thread::sleep(std::time::Duration::from_secs(600));
     }
 }
+
+/// Release and ordinary builds: no seam, nothing read from the environment.
+#[cfg(not(feature = "fault-injection"))]
+fn fault_point(_point: &str) {}
 
 fn sanitise(name: &str) -> String {
     name.chars()
@@ -492,20 +633,62 @@ async fn copy_to_lake(lake: &Lake, from: &FsPath, to: &str) -> Result<(), LakeEr
     Ok(())
 }
 
-/// Finds the partner's rows inside `period` in the current table, writes the other rows of the
-/// affected files back through `writer`, and returns (rows replaced, remove actions).
-async fn replace_in_period(
+/// Which earlier rows of the partner a submission takes out.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    /// Rows whose record key the submission sends again (append).
+    Keys,
+    /// Every row dated in the period (replace).
+    Period(Period),
+}
+
+/// What [`take_out`] did.
+struct TakenOut {
+    updated: u64,
+    removed: u64,
+    removes: Vec<deltalake::kernel::Remove>,
+}
+
+/// The record keys of accepted rows (already pseudonymised).
+fn collect_keys(
+    batch: &RecordBatch,
+    key: &str,
+    keys: &mut std::collections::HashSet<String>,
+) -> Result<(), LakeError> {
+    let col = batch
+        .column(batch.schema().index_of(key)?)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| LakeError::Internal(format!("record key {key} is not text")))?;
+    keys.extend(col.iter().flatten().map(str::to_string));
+    Ok(())
+}
+
+/// Finds the partner's earlier rows in `scope`, writes the other rows of the affected files
+/// back through `writer`, and returns what it took out: rows whose key is sent again count as
+/// updated, the others as removed.
+async fn take_out(
     table: &deltalake::DeltaTable,
     contract: &Contract,
     partner: &str,
-    period: Period,
+    scope: Scope,
+    keys: Option<(&str, &std::collections::HashSet<String>)>,
     writer: &mut TableWriter,
-) -> Result<(u64, Vec<deltalake::kernel::Remove>), LakeError> {
+) -> Result<TakenOut, LakeError> {
     let date_col = contract.date_column.as_str();
-    let (p0, p1) = (days(period.from), days(period.to));
-    let mut replaced = 0u64;
-    let mut removes = Vec::new();
+    let mut out = TakenOut {
+        updated: 0,
+        removed: 0,
+        removes: Vec::new(),
+    };
+    if matches!(scope, Scope::Keys) && keys.is_none_or(|(_, k)| k.is_empty()) {
+        return Ok(out);
+    }
     for f in table_files(table, &contract.name)? {
+        let period = match scope {
+            Scope::Period(p) => Some(p),
+            Scope::Keys => None,
+        };
         if !may_hold(&f, partner, date_col, period) {
             continue;
         }
@@ -514,23 +697,50 @@ async fn replace_in_period(
         let mut dropped = 0u64;
         for b in &batches {
             let schema = b.schema();
-            let pi = schema.index_of(PARTNER_COLUMN)?;
-            let di = schema.index_of(date_col)?;
             let partners = b
-                .column(pi)
+                .column(schema.index_of(PARTNER_COLUMN)?)
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .ok_or_else(|| LakeError::Internal("partner column".into()))?;
             let dates = b
-                .column(di)
+                .column(schema.index_of(date_col)?)
                 .as_any()
                 .downcast_ref::<Date32Array>()
                 .ok_or_else(|| LakeError::Internal("date column".into()))?;
+            let key_values = match keys {
+                Some((k, _)) => Some(
+                    b.column(schema.index_of(k)?)
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .ok_or_else(|| LakeError::Internal("record key column".into()))?
+                        .clone(),
+                ),
+                None => None,
+            };
+            let sent_again = |i: usize| match (&key_values, keys) {
+                (Some(v), Some((_, set))) => v.is_valid(i) && set.contains(v.value(i)),
+                _ => false,
+            };
             let keep: BooleanArray = (0..b.num_rows())
                 .map(|i| {
-                    let hit = partners.value(i) == partner
-                        && dates.is_valid(i)
-                        && (p0..=p1).contains(&dates.value(i));
+                    if partners.value(i) != partner {
+                        return Some(true);
+                    }
+                    let again = sent_again(i);
+                    let hit = match scope {
+                        Scope::Keys => again,
+                        Scope::Period(p) => {
+                            dates.is_valid(i)
+                                && (days(p.from)..=days(p.to)).contains(&dates.value(i))
+                        }
+                    };
+                    if hit {
+                        if again {
+                            out.updated += 1;
+                        } else {
+                            out.removed += 1;
+                        }
+                    }
                     Some(!hit)
                 })
                 .collect();
@@ -543,14 +753,14 @@ async fn replace_in_period(
         for k in &keep_batches {
             writer.write(k).await?;
         }
-        replaced += dropped;
-        removes.push(f.remove);
+        out.removes.push(f.remove);
     }
-    Ok((replaced, removes))
+    Ok(out)
 }
 
-/// Whether a file may hold rows of `partner` within `period`, judged from its Delta stats.
-fn may_hold(f: &DataFile, partner: &str, date_col: &str, period: Period) -> bool {
+/// Whether a file may hold rows of `partner` (within `period`, if given), judged from its
+/// Delta stats.
+fn may_hold(f: &DataFile, partner: &str, date_col: &str, period: Option<Period>) -> bool {
     let Some(stats) = &f.stats else { return true };
     let get = |which: &str, col: &str| {
         stats
@@ -566,7 +776,11 @@ fn may_hold(f: &DataFile, partner: &str, date_col: &str, period: Period) -> bool
     {
         return false;
     }
-    if let (Some(lo), Some(hi)) = (get("minValues", date_col), get("maxValues", date_col)) {
+    if let (Some(period), Some(lo), Some(hi)) = (
+        period,
+        get("minValues", date_col),
+        get("maxValues", date_col),
+    ) {
         let (from, to) = (period.from.to_string(), period.to.to_string());
         if hi < from || lo > to {
             return false;

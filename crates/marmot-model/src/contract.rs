@@ -254,6 +254,13 @@ impl Contract {
         self.columns.iter().filter(|c| c.identifier)
     }
 
+    /// The record key: the first identifier column (e.g. `spell_id`, `contact_id`). A record
+    /// sent again with the same key is an update of the earlier one. None for datasets without
+    /// identifiers (aggregate feeds), which can only add rows or replace a period.
+    pub fn record_key(&self) -> Option<&ColumnSpec> {
+        self.identifier_columns().next()
+    }
+
     fn check(&self) -> Result<(), String> {
         let mut seen = HashSet::new();
         for c in &self.columns {

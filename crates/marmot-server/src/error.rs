@@ -126,6 +126,7 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Query(m) => ApiError::bad("bad_query", m),
             EngineError::Lake(LakeError::Config(m)) => ApiError::bad("bad_request", m),
+            EngineError::Lake(LakeError::Refused(m)) => ApiError::Conflict(m),
             EngineError::Lake(LakeError::Model(m)) => ApiError::from(m),
             EngineError::Lake(e @ LakeError::File { .. }) => {
                 ApiError::bad("bad_file", e.to_string())

@@ -144,8 +144,18 @@ pub struct IngestJson {
     pub examples: Vec<String>,
     /// Period covered.
     pub period: Option<String>,
-    /// Rows of an earlier submission replaced.
+    /// Rows of earlier submissions taken out (`updated_rows + removed_rows`).
     pub replaced_rows: u64,
+    /// `append` or `replace`.
+    pub mode: String,
+    /// Accepted rows that are new records.
+    pub added_rows: u64,
+    /// Earlier rows sent again (same record key), replaced by the new version.
+    pub updated_rows: u64,
+    /// Earlier rows taken out without a new version (replace mode).
+    pub removed_rows: u64,
+    /// Nothing was committed: what the upload would have done.
+    pub dry_run: bool,
     /// Who ingested.
     pub user: String,
 }
@@ -168,6 +178,14 @@ fn ingest_json(s: IngestSummary, version: u64, ts: Option<i64>) -> IngestJson {
         examples: s.examples,
         period: s.period.map(|p| format!("{}..{}", p.from, p.to)),
         replaced_rows: s.replaced_rows,
+        mode: match s.mode {
+            marmot_lake::ingest::SubmissionMode::Append => "append".into(),
+            marmot_lake::ingest::SubmissionMode::Replace => "replace".into(),
+        },
+        added_rows: s.added_rows,
+        updated_rows: s.updated_rows,
+        removed_rows: s.removed_rows,
+        dry_run: s.dry_run,
         user: s.user,
     }
 }
@@ -245,7 +263,13 @@ pub struct UploadQuery {
     pub period: Option<String>,
     /// Partner (analysts and admins only; a partner token uploads as its own organisation).
     pub partner: Option<String>,
-    /// Ingest even if these exact bytes were ingested before.
+    /// `append` (default: new records added, a record key sent before is an update) or
+    /// `replace` (every earlier row of the partner in `period` taken out; `period` required).
+    pub mode: Option<String>,
+    /// Work out what the upload would add, update, remove and quarantine; change nothing.
+    pub dry_run: Option<bool>,
+    /// Ingest even if these exact bytes were ingested before, and let a replacement take out
+    /// more than twice the rows it brings.
     pub force: Option<bool>,
 }
 
@@ -312,12 +336,17 @@ pub async fn upload(
     )
     .map_err(|e| ApiError::Internal(format!("pseudonymisation key: {e}")))?
     .0;
+    let mode = marmot_lake::ingest::SubmissionMode::parse(q.mode.as_deref().unwrap_or("append"))
+        .map_err(|e| ApiError::bad("bad_mode", e.to_string()))?;
     let req = IngestRequest {
         dataset: dataset.clone(),
         path,
         partner,
         period,
         force: q.force.unwrap_or(false),
+        mode,
+        dry_run: q.dry_run.unwrap_or(false),
+        display_name: Some(base.clone()),
         user: format!("api:{}", caller.id),
         today: chrono::Utc::now().date_naive(),
     };
@@ -330,9 +359,19 @@ pub async fn upload(
     let summary = tokio::task::spawn_blocking(move || {
         handle.block_on(async {
             let summary = ingest(&st.lake, &pseudonymiser, &req, &NoProgress).await?;
-            if !summary.already_ingested && summary.accepted + summary.replaced_rows > 0 {
-                // Fold the new data into the cube before it is served.
-                let engine = marmot_engine::Engine::open(&st.lake, &BTreeMap::new()).await?;
+            if !summary.already_ingested
+                && !summary.dry_run
+                && summary.accepted + summary.replaced_rows > 0
+            {
+                // Fold the new data into the cube before it is served, on the server's engine.
+                let engine = marmot_engine::Engine::open_with(
+                    &st.lake,
+                    &marmot_engine::EngineOptions {
+                        engine: st.config.engine.clone(),
+                        ..Default::default()
+                    },
+                )
+                .await?;
                 marmot_engine::cube::refresh(&engine, &st.lake, &st.indicators, &NoProgress)
                     .await?;
             }
@@ -347,8 +386,17 @@ pub async fn upload(
         &caller,
         "upload",
         &format!(
-            "{dataset} file={} sha256={} accepted={} rejected={} ingest={}",
-            summary.file, summary.sha256, summary.accepted, summary.rejected, summary.ingest_id
+            "{dataset} file={} sha256={} mode={:?} dry_run={} accepted={} rejected={} added={} updated={} removed={} ingest={}",
+            summary.file,
+            summary.sha256,
+            summary.mode,
+            summary.dry_run,
+            summary.accepted,
+            summary.rejected,
+            summary.added_rows,
+            summary.updated_rows,
+            summary.removed_rows,
+            summary.ingest_id
         ),
     )
     .await?;
@@ -359,7 +407,12 @@ pub async fn upload(
         StatusCode::OK
     };
     let version = summary.table_version.unwrap_or(0);
-    Ok((status, Json(ingest_json(summary, version, None))))
+    let committed = summary
+        .committed_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp_millis());
+    Ok((status, Json(ingest_json(summary, version, committed))))
 }
 
 /// The audit log (admins).
