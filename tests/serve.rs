@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use common::http::{Resp, Server, repo};
-use common::{demo_lake, lake_path, marmot, ok};
+use common::{demo_lake, lake_path, marmot, months_of, ok};
 use serde_json::{Value, json};
 
 const WEEK: &str = "2020-W42";
@@ -628,6 +628,56 @@ fn check_no_disclosure(s: &Server, id: &str, period: &str) {
     let bds: Vec<&str> = bds.iter().map(String::as_str).collect();
     let truth = fetch_family(s, "analyst", id, period, &bds);
     let seen = fetch_family(s, "partner", id, period, &bds);
+    check_family(s, &format!("{id} {period}"), &truth, &seen, &bds);
+}
+
+/// Every dataset extract a caller can download for a month (totals and each breakdown), keyed
+/// like [`fetch_family`]; the count stands in the numerator's place.
+fn fetch_dataset_family(
+    s: &Server,
+    role: &str,
+    dataset: &str,
+    period: &str,
+    breakdowns: &[&str],
+) -> Table {
+    let mut out = Table::new();
+    for by in std::iter::once("").chain(breakdowns.iter().copied()) {
+        let url = format!("/api/v1/extracts/datasets/{dataset}.csv?period={period}&by={by}");
+        let url = if by.is_empty() {
+            url.replace("&by=", "")
+        } else {
+            url
+        };
+        let r = s.get(Some(role), &url);
+        assert_eq!(r.status, 200, "{url}: {}", r.text());
+        let mut csv = csv::Reader::from_reader(r.body.as_slice());
+        let h = csv.headers().unwrap().clone();
+        let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+        let (level, area, cat, count) = (
+            col("level"),
+            col("area_code"),
+            col("category"),
+            col("count"),
+        );
+        for rec in csv.records() {
+            let rec = rec.unwrap();
+            out.insert(
+                (
+                    rec[level].to_string(),
+                    rec[area].to_string(),
+                    by.to_string(),
+                    rec[cat].to_string(),
+                ),
+                (rec[count].parse::<f64>().ok(), None),
+            );
+        }
+    }
+    out
+}
+
+/// The attacks on one family of published tables: no count from 1 to 7, no relation with one
+/// unknown (differencing), no hidden count pinned by a linear-programming attacker.
+fn check_family(s: &Server, label: &str, truth: &Table, seen: &Table, bds: &[&str]) {
     assert_eq!(
         truth.keys().collect::<Vec<_>>(),
         seen.keys().collect::<Vec<_>>()
@@ -637,12 +687,12 @@ fn check_no_disclosure(s: &Server, id: &str, period: &str) {
     let mut published = BTreeMap::new();
     let mut small = 0;
     for (i, k) in keys.iter().enumerate() {
-        let real = truth[k].0.expect("analysts see every numerator");
+        let real = truth[k].0.expect("analysts see every count");
         match seen[k].0 {
             Some(n) => {
                 assert!(
                     !(1.0..8.0).contains(&n),
-                    "{id} {period} {k:?}: count {n} reached a partner"
+                    "{label} {k:?}: count {n} reached a partner"
                 );
                 assert_eq!(n, real);
                 published.insert(i, n);
@@ -661,10 +711,10 @@ fn check_no_disclosure(s: &Server, id: &str, period: &str) {
     }
     assert!(
         small > 0,
-        "{id} {period}: pick a case with small counts ({} cells)",
+        "{label}: pick a case with small counts ({} cells)",
         keys.len()
     );
-    let rel = relations(s, &truth, &bds);
+    let rel = relations(s, truth, bds);
     assert!(rel.len() > 20, "{} relations", rel.len());
     // Differencing: no relation has exactly one unknown...
     for (t, parts) in &rel {
@@ -675,7 +725,7 @@ fn check_no_disclosure(s: &Server, id: &str, period: &str) {
         assert_ne!(
             unknown,
             1,
-            "{id} {period}: {:?} = sum of {} cells leaks one",
+            "{label}: {:?} = sum of {} cells leaks one",
             keys[*t],
             parts.len()
         );
@@ -691,7 +741,7 @@ fn check_no_disclosure(s: &Server, id: &str, period: &str) {
         );
         assert!(
             hi - lo > 0.5,
-            "{id} {period} {:?}: pinned to [{lo}, {hi}] (true {real})",
+            "{label} {:?}: pinned to [{lo}, {hi}] (true {real})",
             keys[h]
         );
     }
@@ -704,6 +754,17 @@ fn no_count_from_1_to_7_reaches_a_partner_and_no_differencing_recovers_one() {
     check_no_disclosure(&s, "emergency_admissions_mi", "2019-06");
     check_no_disclosure(&s, "covid_admissions", "2020-W42");
     check_no_disclosure(&s, "hub_personal_shopping_70plus", "2020-W17");
+}
+
+#[test]
+fn no_dataset_extract_a_partner_can_download_for_a_month_recovers_a_small_count() {
+    // One pattern per dataset and month: the union of the totals and every breakdown a partner
+    // can ask for (`by=` each offered column) is attacked as one family of tables.
+    let s = server();
+    let bds = ["age_band", "sex", "advice_category", "channel"];
+    let truth = fetch_dataset_family(&s, "analyst", "cab", "2020-06", &bds);
+    let seen = fetch_dataset_family(&s, "partner", "cab", "2020-06", &bds);
+    check_family(&s, "cab 2020-06", &truth, &seen, &bds);
 }
 
 #[test]
@@ -1247,6 +1308,67 @@ fn ad_hoc_sql_is_read_only_aggregated_and_limited() {
         "the column does not exist for SQL: {}",
         id.text()
     );
+    // Small groups never come back, whatever the SQL (K = 8): each shape either is refused or
+    // returns only groups of at least 8 records, and says how many it withheld.
+    let large_groups_only = |sql: &str| {
+        let r = s.post_json(Some("analyst"), "/api/v1/sql", &json!({"sql": sql}));
+        if r.status == 400 && r.code() == "row_level_data" {
+            return None;
+        }
+        assert_eq!(r.status, 200, "{sql}: {}", r.text());
+        let v = r.json();
+        for row in v["rows"].as_array().unwrap() {
+            let n = row["n"].as_f64().unwrap_or_else(|| panic!("{sql}: {row}"));
+            assert!(n >= 8.0, "{sql}: a group of {n} came back: {row}");
+        }
+        Some(v["withheld_groups"].as_u64().unwrap())
+    };
+    for sql in [
+        "SELECT *, count(*) AS n FROM admissions WHERE age > 95 GROUP BY ALL",
+        "SELECT CAST(admission_date AS VARCHAR) || CAST(age AS VARCHAR) || lsoa11cd AS k, count(*) AS n FROM admissions WHERE age > 90 GROUP BY 1",
+        "SELECT a.lsoa11cd, a.n, b.m FROM (SELECT lsoa11cd, count(*) AS n FROM admissions WHERE age > 95 GROUP BY 1) a \
+         JOIN (SELECT lsoa11cd, avg(age) AS m FROM admissions GROUP BY 1) b USING (lsoa11cd)",
+        "SELECT k, n FROM (SELECT lsoa11cd || sex AS k, count(*) AS n FROM admissions WHERE age > 90 GROUP BY 1) t",
+        "SELECT lsoa11cd AS k, count(*) AS n FROM admissions WHERE age > 95 GROUP BY 1 \
+         UNION ALL SELECT sex, count(*) FROM cab GROUP BY 1",
+        "SELECT lsoa11cd, age, sex, count(*) AS n FROM admissions WHERE age > 90 GROUP BY ALL HAVING count(*) = 1",
+        "SELECT a.lsoa11cd, count(*) AS n FROM admissions a JOIN population p USING (lsoa11cd) WHERE a.age > 95 GROUP BY 1",
+    ] {
+        let withheld = large_groups_only(sql).unwrap_or_else(|| panic!("{sql} refused"));
+        assert!(withheld > 0, "{sql}: small groups are withheld and counted");
+    }
+    for sql in [
+        "SELECT lsoa11cd, age, row_number() OVER (PARTITION BY lsoa11cd ORDER BY age) AS n FROM admissions",
+        "SELECT lsoa11cd, max(CAST(admission_date AS VARCHAR) || CAST(age AS VARCHAR)) AS m FROM admissions GROUP BY 1",
+        "SELECT min(age) AS m FROM admissions",
+        "SELECT lsoa11cd, count(*) AS n FROM admissions GROUP BY ROLLUP (lsoa11cd)",
+        "SELECT * FROM geography WHERE lsoa11cd IN (SELECT lsoa11cd FROM admissions WHERE age > 100)",
+    ] {
+        assert_eq!(q(sql).code(), "row_level_data", "{sql}");
+    }
+    // DISTINCT is a GROUP BY over every column: only combinations of 8 or more records.
+    let d = q("SELECT DISTINCT lsoa11cd, sex, age FROM admissions WHERE age > 90").json();
+    assert!(d["withheld_groups"].as_u64().unwrap() > 0, "{d}");
+    let sizes: BTreeMap<String, f64> = common::sql(
+        lake(),
+        "SELECT lsoa11cd || sex || CAST(age AS VARCHAR) AS k, count(*) AS n FROM admissions WHERE age > 90 GROUP BY 1",
+    )
+    .iter()
+    .map(|r| (r["k"].as_str().unwrap().to_string(), r["n"].as_f64().unwrap()))
+    .collect();
+    for row in d["rows"].as_array().unwrap() {
+        let k = format!(
+            "{}{}{}",
+            row["lsoa11cd"].as_str().unwrap(),
+            row["sex"].as_str().unwrap(),
+            row["age"]
+        );
+        assert!(
+            sizes[&k] >= 8.0,
+            "DISTINCT returned a group of {}: {row}",
+            sizes[&k]
+        );
+    }
     // Read-only.
     for ddl in [
         "CREATE TABLE t AS SELECT 1",
@@ -1298,10 +1420,27 @@ fn partners_upload_with_the_same_validation_see_only_their_own_reports_and_are_a
         )
     };
     let before = s.get(None, "/api/v1/ready").json()["data_version"].clone();
+    let cab_rows = || {
+        let r = s.post_json(
+            Some("analyst"),
+            "/api/v1/sql",
+            &json!({"sql": "SELECT count(*) AS n FROM cab"}),
+        );
+        r.json()["rows"][0]["n"].as_u64().unwrap()
+    };
+    let rows_before = cab_rows();
     let r = up("partner", "filename=cab-june.csv", template.as_bytes());
     assert_eq!(r.status, 200, "{}", r.text());
     let j = r.json();
     assert_eq!(j["accepted"], 30);
+    // Appended (the default): the month's earlier rows stay.
+    assert_eq!(
+        (j["added_rows"].as_u64(), j["replaced_rows"].as_u64()),
+        (Some(30), Some(0)),
+        "{j}"
+    );
+    assert_eq!(cab_rows(), rows_before + 30);
+    assert!(j["committed_at"].as_str().is_some(), "{j}");
     assert_eq!(
         j["partner"], "cab",
         "a partner uploads as its own organisation"
@@ -1329,6 +1468,10 @@ fn partners_upload_with_the_same_validation_see_only_their_own_reports_and_are_a
     );
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.code(), "bad_file");
+    // The error names the file as the partner sent it, never a server path.
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(message.starts_with("empty.csv: "), "{message}");
+    assert!(!message.contains("tmp"), "{message}");
     // Roles and organisations.
     assert_eq!(
         up("partner", "partner=police", template.as_bytes()).status,
@@ -1379,6 +1522,46 @@ fn partners_upload_with_the_same_validation_see_only_their_own_reports_and_are_a
         .filter(|e| e["action"] == "upload")
         .count();
     assert_eq!(uploads, 2, "{audit}");
+    // Five late records for the month, sent as they usually are: five rows more, none wiped.
+    let more = ok(marmot(&lake).args(["datasets", "template", "cab", "--rows", "35"]));
+    let mut lines: Vec<&str> = more.lines().collect();
+    let late = [&lines[..1], &lines[31..36]].concat().join("\n");
+    let n0 = cab_rows();
+    let r = up("partner", "filename=cab-late.csv", late.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    assert_eq!(
+        (j["added_rows"].as_u64(), j["replaced_rows"].as_u64()),
+        (Some(5), Some(0)),
+        "{j}"
+    );
+    assert_eq!(cab_rows(), n0 + 5);
+    // A replacement of the month: a dry run says what it would take out; a real one that takes
+    // out far more than it brings needs force=true (409 without); nothing changes until then.
+    lines.truncate(6);
+    let small = lines.join("\n");
+    let r = up(
+        "partner",
+        "filename=cab-june-v2.csv&mode=replace",
+        small.as_bytes(),
+    );
+    assert_eq!(
+        r.code(),
+        "bad_request",
+        "a replacement needs its period: {}",
+        r.text()
+    );
+    let month = months_of(&j);
+    let q = format!("filename=cab-june-v2.csv&mode=replace&period={month}");
+    let dry = up("partner", &format!("{q}&dry_run=true"), small.as_bytes());
+    assert_eq!(dry.status, 200, "{}", dry.text());
+    let d = dry.json();
+    assert_eq!(d["dry_run"], true);
+    assert!(d["removed_rows"].as_u64().unwrap() >= 30, "{d}");
+    assert_eq!(cab_rows(), n0 + 5, "a dry run changes nothing");
+    let refused = up("partner", &q, small.as_bytes());
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert_eq!(cab_rows(), n0 + 5, "a refused replacement changes nothing");
     // The ingest reports a partner sees carry none of the identifiers it sent.
     let reports = mine.to_string();
     let mut csv = csv::Reader::from_reader(template.as_bytes());

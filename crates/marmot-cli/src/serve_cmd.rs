@@ -34,6 +34,11 @@ pub struct ServeArgs {
     /// Ad-hoc SQL queries running at once (more are refused with 429).
     #[arg(long, default_value_t = 2)]
     pub sql_concurrency: usize,
+    /// K, the disclosure threshold: counts from 1 to K-1 are withheld from roles below analyst,
+    /// and ad-hoc SQL returns partner datasets only as groups of at least K records (3 or more;
+    /// it raises, never lowers, an indicator's own threshold).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(3..))]
+    pub disclosure_threshold: u64,
     /// Largest upload, MiB.
     #[arg(long, default_value_t = 512)]
     pub max_upload_mib: usize,
@@ -76,6 +81,7 @@ impl ServeArgs {
         c.sql.timeout = std::time::Duration::from_secs(self.sql_timeout);
         c.sql.memory = self.sql_memory_mib << 20;
         c.sql.concurrency = self.sql_concurrency;
+        c.disclosure_threshold = self.disclosure_threshold;
         c.max_body = self.max_upload_mib << 20;
         c.reload_every = std::time::Duration::from_secs(self.reload_secs.max(1));
         c.engine = crate::ENGINE

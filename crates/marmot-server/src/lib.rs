@@ -29,6 +29,7 @@ pub mod error;
 pub mod http;
 pub mod pages;
 pub mod report;
+pub mod sql_guard;
 pub mod state;
 pub mod values;
 

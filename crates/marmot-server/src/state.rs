@@ -45,6 +45,10 @@ pub struct ServerConfig {
     pub reload_every: Duration,
     /// Where queries run (local, or a Ballista cluster).
     pub engine: marmot_engine::EngineKind,
+    /// K, the disclosure threshold below analyst: counts 1..K-1 are withheld, and partner
+    /// datasets reach ad-hoc SQL only as groups of at least K records. At least
+    /// [`crate::sql_guard::MIN_THRESHOLD`]; raises (never lowers) an indicator's own threshold.
+    pub disclosure_threshold: u64,
 }
 
 /// Limits of `POST /api/v1/sql`.
@@ -88,6 +92,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(120),
             reload_every: Duration::from_secs(30),
             engine: marmot_engine::EngineKind::Local,
+            disclosure_threshold: marmot_stats::disclosure::DEFAULT_THRESHOLD,
         }
     }
 }
@@ -322,7 +327,11 @@ impl AppState {
     /// the data version it names). A pinned state is never reloaded.
     pub async fn pinned(config: ServerConfig, pins: &BTreeMap<String, u64>) -> ApiResult<AppState> {
         let lake = Lake::open(&config.lake, config.lake_options.clone())?;
-        let indicators = marmot_engine::load_indicators(config.queries.as_deref())?;
+        let mut indicators = marmot_engine::load_indicators(config.queries.as_deref())?;
+        // The server's threshold raises, never lowers, an indicator's own.
+        for ind in &mut indicators {
+            ind.disclosure_threshold = ind.disclosure_threshold.max(config.disclosure_threshold);
+        }
         let signals = marmot_engine::triggers::load_signals(config.queries.as_deref())?;
         let snapshot = Snapshot::open(&lake, 1, &config.sql, pins, &config.engine).await?;
         let tokens =

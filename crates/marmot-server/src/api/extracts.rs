@@ -1,8 +1,8 @@
 //! Ward-level extracts for partners: an indicator's ward values, or a partner dataset's counts
 //! aggregated to wards, as CSV or Parquet, with a metadata sheet (`.json`): definitions,
 //! period, data version, licence and the suppression rules applied. Disclosure control is the
-//! same as everywhere (one pattern per indicator and period; for datasets, one per dataset,
-//! period and category column). Row-level data and identifiers never appear. Every download is
+//! same as everywhere (one pattern per indicator and period; for datasets, one per dataset and
+//! month covering the totals and every breakdown the contract offers). Row-level data and identifiers never appear. Every download is
 //! written to the audit log.
 
 use std::collections::BTreeMap;
@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::audit;
 use crate::auth::{Caller, Role};
-use crate::disclosure::{CountTable, PUBLIC_LEVELS, protect_tables};
+use crate::disclosure::{CountTable, PUBLIC_LEVELS, Pattern, protect_tables};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::{CSV, JSON, PARQUET, fresh, json_bytes, split_ext};
 use crate::state::{Shared, Snapshot};
@@ -278,24 +278,42 @@ pub struct CountRow {
     pub data_version: String,
 }
 
-/// The LSOA x category counts of a dataset in a period, rolled up to every public level.
-async fn dataset_counts(
+/// The columns a dataset may be broken down by: a fixed list of allowed values, not an
+/// identifier.
+fn offered_breakdowns(c: &Contract) -> Vec<&str> {
+    c.columns
+        .iter()
+        .filter(|col| col.allowed.is_some() && !col.identifier)
+        .map(|col| col.name.as_str())
+        .collect()
+}
+
+/// A dataset's counts in a period by LSOA and every offered breakdown at once:
+/// (LSOA, one category per breakdown, count). One query serves the totals and every breakdown,
+/// so they all come from the same rows.
+async fn dataset_cells(
     snap: &Snapshot,
     c: &Contract,
-    by: Option<&str>,
+    breakdowns: &[&str],
     period: &Period,
-) -> ApiResult<Vec<(Level, String, String, String, f64)>> {
+) -> ApiResult<Vec<(String, Vec<String>, f64)>> {
     let count_expr = if c.column("count").is_some() {
         "sum(\"count\")"
     } else {
         "count(*)"
     };
-    let cat = by
-        .map(|b| format!("\"{b}\""))
-        .unwrap_or_else(|| "''".into());
+    let cats: String = breakdowns
+        .iter()
+        .enumerate()
+        .map(|(i, b)| format!(", CAST(\"{b}\" AS VARCHAR) AS c{i}"))
+        .collect();
+    // lsoa is column 1, n column 2, the categories from column 3.
+    let group: String = (0..breakdowns.len())
+        .map(|i| format!(", {}", i + 3))
+        .collect();
     let sql = format!(
-        "SELECT \"{geo}\" AS lsoa, CAST({cat} AS VARCHAR) AS category, CAST({count_expr} AS DOUBLE) AS n \
-         FROM \"{t}\" WHERE \"{d}\" >= DATE '{from}' AND \"{d}\" <= DATE '{to}' GROUP BY 1, 2",
+        "SELECT \"{geo}\" AS lsoa, CAST({count_expr} AS DOUBLE) AS n{cats} \
+         FROM \"{t}\" WHERE \"{d}\" >= DATE '{from}' AND \"{d}\" <= DATE '{to}' GROUP BY 1{group}",
         geo = c.geography_column,
         t = c.name,
         d = c.date_column,
@@ -304,29 +322,51 @@ async fn dataset_counts(
     );
     let batches = snap.engine.sql(&sql).await?;
     let json = crate::api::sql::batches_json(&batches)?;
+    Ok(json
+        .into_iter()
+        .filter_map(|row| {
+            let lsoa = row["lsoa"].as_str()?.to_string();
+            let n = row["n"].as_f64()?;
+            let cats = (0..breakdowns.len())
+                .map(|i| row[format!("c{i}")].as_str().unwrap_or("").to_string())
+                .collect();
+            Some((lsoa, cats, n))
+        })
+        .collect())
+}
+
+/// Cells rolled up to every public level for one breakdown (`None`: totals), with every
+/// allowed category present (zeros too): (level, area code, area name, category, count).
+fn roll_up(
+    snap: &Snapshot,
+    c: &Contract,
+    cells: &[(String, Vec<String>, f64)],
+    breakdowns: &[&str],
+    by: Option<&str>,
+) -> Vec<(Level, String, String, String, f64)> {
     let r = &snap.reference;
+    let index = by.and_then(|b| breakdowns.iter().position(|x| *x == b));
     let allowed: Vec<String> = by
         .and_then(|b| c.column(b))
         .and_then(|col| col.allowed.clone())
         .unwrap_or_else(|| vec![String::new()]);
-    // (level, area code) -> category -> n, with every allowed category present (zeros too).
     let mut acc: BTreeMap<(usize, String), BTreeMap<String, f64>> = BTreeMap::new();
+    let mut names: BTreeMap<(usize, String), String> = BTreeMap::new();
     for i in 0..r.lsoas.len() {
         for (li, level) in PUBLIC_LEVELS.iter().enumerate() {
-            let e = acc.entry((li, r.area(i, *level).0)).or_default();
+            let (code, name) = r.area(i, *level);
+            names.entry((li, code.clone())).or_insert(name);
+            let e = acc.entry((li, code)).or_default();
             for a in &allowed {
                 e.entry(a.clone()).or_insert(0.0);
             }
         }
     }
-    for row in json {
-        let (Some(lsoa), Some(n)) = (row["lsoa"].as_str(), row["n"].as_f64()) else {
-            continue;
-        };
-        let cat = row["category"].as_str().unwrap_or("").to_string();
+    for (lsoa, cats, n) in cells {
         let Some(i) = r.lsoa_index(lsoa) else {
             continue;
         };
+        let cat = index.map(|k| cats[k].clone()).unwrap_or_default();
         for (li, level) in PUBLIC_LEVELS.iter().enumerate() {
             *acc.entry((li, r.area(i, *level).0))
                 .or_default()
@@ -334,14 +374,6 @@ async fn dataset_counts(
                 .or_insert(0.0) += n;
         }
     }
-    let names: BTreeMap<(usize, String), String> = (0..r.lsoas.len())
-        .flat_map(|i| {
-            PUBLIC_LEVELS.iter().enumerate().map(move |(li, l)| {
-                let (code, name) = r.area(i, *l);
-                ((li, code), name)
-            })
-        })
-        .collect();
     let mut out = Vec::new();
     for ((li, code), cats) in acc {
         let name = names.get(&(li, code.clone())).cloned().unwrap_or_default();
@@ -349,7 +381,56 @@ async fn dataset_counts(
             out.push((PUBLIC_LEVELS[li], code.clone(), name.clone(), cat, n));
         }
     }
-    Ok(out)
+    out
+}
+
+/// The one suppression pattern of a dataset in a month: every public level, without a
+/// breakdown and by every breakdown the contract offers, protected together, so that no
+/// extract a partner can download (whatever `by=`) publishes a cell another withholds. Cached
+/// by data version like the indicators' patterns.
+fn dataset_pattern(
+    state: &Shared,
+    snap: &Snapshot,
+    c: &Contract,
+    cells: &[(String, Vec<String>, f64)],
+    breakdowns: &[&str],
+    period: &Period,
+) -> ApiResult<Arc<Pattern>> {
+    let key = format!("dataset:{}|{}|{}", c.name, period.label, snap.versions);
+    if let Some(p) = state
+        .patterns
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&key).cloned())
+    {
+        return Ok(p);
+    }
+    let mut tables = Vec::new();
+    for by in std::iter::once(None).chain(breakdowns.iter().copied().map(Some)) {
+        let rows = roll_up(snap, c, cells, breakdowns, by);
+        for level in PUBLIC_LEVELS {
+            tables.push(CountTable {
+                level,
+                by: by.unwrap_or("").to_string(),
+                cells: rows
+                    .iter()
+                    .filter(|r| r.0 == level)
+                    .map(|r| (r.1.clone(), r.3.clone(), r.4, None))
+                    .collect(),
+            });
+        }
+    }
+    let pattern = Arc::new(protect_tables(
+        &snap.reference,
+        &tables,
+        state.config.disclosure_threshold,
+    ));
+    state
+        .patterns
+        .lock()
+        .map_err(|_| ApiError::Internal("pattern cache poisoned".into()))?
+        .insert(key, pattern.clone());
+    Ok(pattern)
 }
 
 /// A partner dataset aggregated to wards (and localities and the place, so totals are there):
@@ -368,25 +449,17 @@ pub async fn dataset_extract(
     caller.require(Role::Partner, "extracts")?;
     let (name, ext) = split_ext(&file)?;
     let c = marmot_model::builtin_contract(name)?;
-    if let Some(b) = &q.by {
-        let ok = c
-            .column(b)
-            .is_some_and(|col| col.allowed.is_some() && !col.identifier);
-        if !ok {
-            let offered: Vec<&str> = c
-                .columns
-                .iter()
-                .filter(|col| col.allowed.is_some() && !col.identifier)
-                .map(|col| col.name.as_str())
-                .collect();
-            return Err(ApiError::bad(
-                "unknown_breakdown",
-                format!(
-                    "{name} cannot be broken down by '{b}' (offered: {})",
-                    offered.join(", ")
-                ),
-            ));
-        }
+    let breakdowns = offered_breakdowns(&c);
+    if let Some(b) = &q.by
+        && !breakdowns.contains(&b.as_str())
+    {
+        return Err(ApiError::bad(
+            "unknown_breakdown",
+            format!(
+                "{name} cannot be broken down by '{b}' (offered: {})",
+                breakdowns.join(", ")
+            ),
+        ));
     }
     let snap = state.snapshot();
     if !snap.engine.tables().iter().any(|t| t.name == c.name) {
@@ -410,37 +483,18 @@ pub async fn dataset_extract(
             period.label
         )));
     }
-    let counts = dataset_counts(&snap, &c, q.by.as_deref(), &period).await?;
-    let threshold = marmot_stats::disclosure::DEFAULT_THRESHOLD;
+    let cells = dataset_cells(&snap, &c, &breakdowns, &period).await?;
+    let counts = roll_up(&snap, &c, &cells, &breakdowns, q.by.as_deref());
+    let threshold = state.config.disclosure_threshold;
     let pattern = if caller.role.suppressed() {
-        // The family: every level without a breakdown and, with one, by every category.
-        let mut tables = Vec::new();
-        for level in PUBLIC_LEVELS {
-            let cells: Vec<_> = counts.iter().filter(|r| r.0 == level).collect();
-            let mut total: BTreeMap<&str, f64> = BTreeMap::new();
-            for r in &cells {
-                *total.entry(r.1.as_str()).or_insert(0.0) += r.4;
-            }
-            tables.push(CountTable {
-                level,
-                by: String::new(),
-                cells: total
-                    .into_iter()
-                    .map(|(a, n)| (a.to_string(), String::new(), n, None))
-                    .collect(),
-            });
-            if let Some(b) = &q.by {
-                tables.push(CountTable {
-                    level,
-                    by: b.clone(),
-                    cells: cells
-                        .iter()
-                        .map(|r| (r.1.clone(), r.3.clone(), r.4, None))
-                        .collect(),
-                });
-            }
-        }
-        Some(protect_tables(&snap.reference, &tables, threshold))
+        Some(dataset_pattern(
+            &state,
+            &snap,
+            &c,
+            &cells,
+            &breakdowns,
+            &period,
+        )?)
     } else {
         None
     };

@@ -6,10 +6,11 @@
 //!   DataFusion's `SQLOptions` before planning.
 //! - **No identifiers**: the SQL engine registers curated tables without their identifier
 //!   columns (pseudonymised ids) or ingest ids; there is no name under which to reach them.
-//! - **No row-level partner data**: every scan of a partner dataset must sit under an aggregate
-//!   (`GROUP BY`, `count(*)`...), and aggregates that hand rows back (`array_agg`, `string_agg`,
-//!   `first_value`, `last_value`, `nth_value`) are refused. Reference tables and Marmot's own
-//!   aggregate tables (the cube, triggers) may be read row by row.
+//! - **No row-level partner data, no small groups**: the plan is rewritten by
+//!   [`crate::sql_guard`] so that a partner dataset reaches the caller only as groups of at least
+//!   K records (the server's disclosure threshold), whatever the SQL; groups withheld are counted
+//!   in the response (`withheld_groups`, or the `X-Withheld-Groups` header for CSV). Reference
+//!   tables and Marmot's own aggregate tables (the cube, triggers) may be read row by row.
 //! - **Limits**: rows beyond `max_rows` are cut (`truncated: true`); a query running longer than
 //!   the timeout is cancelled (408); one that needs more memory than the budget fails (413).
 //!   Queries run on a runtime of their own, at most `concurrency` at once (429 beyond), so the
@@ -17,16 +18,14 @@
 //!   point: a pathological one (a huge cross join inside one operator) can keep its cores busy
 //!   until it finishes, which is why the number in flight is capped.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::context::SQLOptions;
-use datafusion::logical_expr::{Expr, LogicalPlan};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -35,6 +34,7 @@ use crate::audit;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::{CSV, Format, JSON, fresh, json_bytes};
+use crate::sql_guard::{self, GuardError, PartnerTable};
 use crate::state::Shared;
 
 /// A query.
@@ -58,84 +58,44 @@ pub struct SqlResult {
     pub row_count: usize,
     /// More rows existed than the limit allowed.
     pub truncated: bool,
+    /// Groups of a partner dataset withheld because they held fewer than K records.
+    pub withheld_groups: usize,
     /// Table versions queried.
     pub data_version: String,
 }
 
-const ROW_AGGREGATES: [&str; 5] = [
-    "array_agg",
-    "string_agg",
-    "first_value",
-    "last_value",
-    "nth_value",
-];
-
-/// Checks that a plan reads partner datasets only through aggregates.
-pub fn check_plan(plan: &LogicalPlan, curated: &HashSet<String>) -> ApiResult<()> {
-    fn walk(plan: &LogicalPlan, under_aggregate: bool, curated: &HashSet<String>) -> ApiResult<()> {
-        let under = under_aggregate || matches!(plan, LogicalPlan::Aggregate(_));
-        if let LogicalPlan::Aggregate(a) = plan {
-            for e in &a.aggr_expr {
-                let mut bad = None;
-                let _ = e.apply(|x| {
-                    if let Expr::AggregateFunction(f) = x {
-                        let n = f.func.name().to_ascii_lowercase();
-                        if ROW_AGGREGATES.contains(&n.as_str()) {
-                            bad = Some(n);
-                            return Ok(TreeNodeRecursion::Stop);
-                        }
-                    }
-                    Ok(TreeNodeRecursion::Continue)
-                });
-                if let Some(n) = bad {
-                    return Err(ApiError::bad(
-                        "row_level_data",
-                        format!("{n}() hands back row-level values; use counts, sums or averages"),
-                    ));
-                }
-            }
-        }
-        if let LogicalPlan::TableScan(t) = plan {
-            let name = t.table_name.table().to_string();
-            if curated.contains(&name) && !under {
-                return Err(ApiError::bad(
-                    "row_level_data",
-                    format!(
-                        "row-level partner data ({name}) is not served: aggregate it (GROUP BY, count(*), sum(...))"
-                    ),
-                ));
-            }
-        }
-        // Subqueries in expressions (scalar, EXISTS, IN) are plans too.
-        let mut result = Ok(());
-        let _ = plan.apply_subqueries(|sub| {
-            result = walk(sub, under, curated);
-            Ok(if result.is_ok() {
-                TreeNodeRecursion::Jump
-            } else {
-                TreeNodeRecursion::Stop
-            })
-        });
-        result?;
-        for input in plan.inputs() {
-            walk(input, under, curated)?;
-        }
-        Ok(())
-    }
-    walk(plan, false, curated)
+/// What a query returned.
+#[derive(Debug)]
+pub struct QueryOutput {
+    /// The batches, cut at the row limit.
+    pub batches: Vec<RecordBatch>,
+    /// More rows existed than the limit allowed.
+    pub truncated: bool,
+    /// Groups withheld by the minimum-group guard.
+    pub withheld_groups: usize,
 }
 
-/// Runs a query under the limits: (batches, truncated).
-pub async fn run_query(state: &Shared, sql: &str) -> ApiResult<(Vec<RecordBatch>, bool)> {
-    let limits = state.config.sql;
-    let snap = state.snapshot();
-    let curated: HashSet<String> = snap
-        .sql_engine
+/// The partner datasets of a snapshot, as the guard needs them.
+fn partner_tables(snap: &crate::state::Snapshot) -> HashMap<String, PartnerTable> {
+    snap.sql_engine
         .tables()
         .iter()
         .filter(|t| t.kind == "curated")
-        .map(|t| t.name.clone())
-        .collect();
+        .map(|t| {
+            let count_column = marmot_model::builtin_contract(&t.name)
+                .ok()
+                .and_then(|c| c.column("count").map(|c| c.name.clone()));
+            (t.name.clone(), PartnerTable { count_column })
+        })
+        .collect()
+}
+
+/// Runs a query under the limits and the minimum-group guard.
+pub async fn run_query(state: &Shared, sql: &str) -> ApiResult<QueryOutput> {
+    let limits = state.config.sql;
+    let threshold = state.config.disclosure_threshold;
+    let snap = state.snapshot();
+    let partner = partner_tables(&snap);
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -147,7 +107,16 @@ pub async fn run_query(state: &Shared, sql: &str) -> ApiResult<(Vec<RecordBatch>
             .sql_with_options(&sql, options)
             .await
             .map_err(|e| ApiError::bad("bad_query", e.to_string()))?;
-        check_plan(df.logical_plan(), &curated)?;
+        let guarded =
+            sql_guard::guard(df.into_parts().1, &partner, threshold).map_err(|e| match e {
+                GuardError::Plan(e) => ApiError::bad("bad_query", e.to_string()),
+                other => ApiError::bad("row_level_data", other.to_string()),
+            })?;
+        let withheld = guarded.withheld;
+        let df = ctx
+            .execute_logical_plan(guarded.plan)
+            .await
+            .map_err(|e| ApiError::bad("bad_query", e.to_string()))?;
         let mut stream = df
             .execute_stream()
             .await
@@ -156,7 +125,7 @@ pub async fn run_query(state: &Shared, sql: &str) -> ApiResult<(Vec<RecordBatch>
         let mut rows = 0usize;
         let mut truncated = false;
         while let Some(b) = stream.next().await {
-            let b = b.map_err(|e| query_failure(e.to_string()))?;
+            let b = b.map_err(query_failure)?;
             if rows + b.num_rows() > limits.max_rows {
                 out.push(b.slice(0, limits.max_rows - rows));
                 truncated = true;
@@ -165,7 +134,11 @@ pub async fn run_query(state: &Shared, sql: &str) -> ApiResult<(Vec<RecordBatch>
             rows += b.num_rows();
             out.push(b);
         }
-        Ok::<_, ApiError>((out, truncated))
+        Ok::<_, ApiError>(QueryOutput {
+            batches: out,
+            truncated,
+            withheld_groups: withheld.load(std::sync::atomic::Ordering::Relaxed),
+        })
     };
     // On a runtime of its own: DataFusion's operators can run for long stretches without
     // yielding, and on the server's runtime they would hold every worker thread, so not even
@@ -218,13 +191,17 @@ fn query_runtime() -> ApiResult<&'static tokio::runtime::Runtime> {
     .map_err(|e| ApiError::Internal(format!("query runtime: {e}")))
 }
 
-fn query_failure(m: String) -> ApiError {
-    if m.contains("Resources exhausted") {
+/// A failure while a query ran: told apart by DataFusion's error variant, not its text.
+fn query_failure(e: datafusion::error::DataFusionError) -> ApiError {
+    if matches!(
+        e.find_root(),
+        datafusion::error::DataFusionError::ResourcesExhausted(_)
+    ) {
         ApiError::TooLarge(format!(
-            "the query needs more memory than the server allows per query: {m}"
+            "the query needs more memory than the server allows per query: {e}"
         ))
     } else {
-        ApiError::bad("query_failed", m)
+        ApiError::bad("query_failed", e.to_string())
     }
 }
 
@@ -267,10 +244,19 @@ pub async fn sql(
 ) -> ApiResult<Response> {
     caller.require(Role::Analyst, "ad-hoc SQL")?;
     let format = Format::parse(req.format.as_deref())?;
-    let (batches, truncated) = run_query(&state, &req.sql).await?;
+    let QueryOutput {
+        batches,
+        truncated,
+        withheld_groups,
+    } = run_query(&state, &req.sql).await?;
     audit::record(&state, &caller, "sql", &req.sql).await?;
     match format {
-        Format::Csv => Ok(fresh(&headers, CSV, batches_csv(&batches)?)),
+        Format::Csv => {
+            let mut r = fresh(&headers, CSV, batches_csv(&batches)?);
+            r.headers_mut()
+                .insert("x-withheld-groups", withheld_groups.into());
+            Ok(r)
+        }
         Format::Json => {
             let columns = batches
                 .first()
@@ -288,6 +274,7 @@ pub async fn sql(
                 row_count: rows.len(),
                 rows,
                 truncated,
+                withheld_groups,
                 data_version: state.snapshot().versions.clone(),
             };
             Ok(fresh(&headers, JSON, json_bytes(&body)?))
