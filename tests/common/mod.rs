@@ -275,14 +275,15 @@ pub fn plant_compressed_parquet(path: &Path, value: &str) {
     let schema = Arc::new(arrow::datatypes::Schema::new(vec![
         arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Utf8, false),
     ]));
-    let batch =
-        arrow::record_batch::RecordBatch::try_new(schema.clone(), vec![Arc::new(array)]).expect("control file");
+    let batch = arrow::record_batch::RecordBatch::try_new(schema.clone(), vec![Arc::new(array)])
+        .expect("control file");
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .build();
     std::fs::create_dir_all(path.parent().expect("control file")).expect("control file");
     let file = std::fs::File::create(path).expect("control file");
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).expect("control file");
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).expect("control file");
     w.write(&batch).expect("control file");
     w.close().expect("control file");
     let bytes = std::fs::read(path).expect("control file");

@@ -127,6 +127,7 @@ impl Check {
 #[test]
 fn farrington_flexible_via_detect() {
     let rows = read_csv("farrington_flexible.csv");
+    let mut compared = 0usize;
     let mut c = Check::default();
     let mut configs = 0;
     for (key, grp) in groups(&rows, &["series_id", "config_id"]) {
@@ -151,7 +152,7 @@ fn farrington_flexible_via_detect() {
         };
         configs += 1;
         let out = run_text(sid, &grp, "farrington-flexible", &params);
-        for (r, w) in grp.iter().zip(&out) {
+        for (r, w) in paired(&grp, &out, &mut compared) {
             let ctx = format!("{sid}/{cfg} t={}", r["t"]);
             assert_eq!(w.t.to_string(), r["t"]);
             let y = num(r, "observed").expect("observed");
@@ -207,16 +208,18 @@ fn farrington_flexible_via_detect() {
     }
     assert_eq!(configs, 14);
     c.done("farrington_flexible via detect");
+    assert_eq!(compared, rows.len(), "every reference row compared");
 }
 
 #[test]
 fn farrington_classic_via_detect() {
     let rows = read_csv("farrington_classic.csv");
+    let mut compared = 0usize;
     let mut c = Check::default();
     for (key, grp) in groups(&rows, &["series_id", "config_id"]) {
         let sid = &key[0];
         let out = run_text(sid, &grp, "farrington", &[]);
-        for (r, w) in grp.iter().zip(&out) {
+        for (r, w) in paired(&grp, &out, &mut compared) {
             let ctx = format!("{sid} t={}", r["t"]);
             let y = num(r, "observed").expect("observed");
             c.num(&ctx, "expected", num(r, "expected"), w.expected, 1e-6);
@@ -238,11 +241,13 @@ fn farrington_classic_via_detect() {
         }
     }
     c.done("farrington_classic via detect");
+    assert_eq!(compared, rows.len(), "every reference row compared");
 }
 
 #[test]
 fn ears_via_detect() {
     let rows = read_csv("ears.csv");
+    let mut compared = 0usize;
     let mut c = Check::default();
     let mut seen_c1 = false;
     for (key, grp) in groups(&rows, &["series_id", "method", "alpha"]) {
@@ -261,7 +266,7 @@ fn ears_via_detect() {
             ]
         };
         let out = run_text(sid, &grp, &method, &params);
-        for (r, w) in grp.iter().zip(&out) {
+        for (r, w) in paired(&grp, &out, &mut compared) {
             let ctx = format!("{sid}/{m}/{alpha} t={}", r["t"]);
             let y = num(r, "observed").expect("observed");
             c.num(&ctx, "observed", Some(y), w.observed, 0.0);
@@ -278,11 +283,13 @@ fn ears_via_detect() {
     }
     assert!(seen_c1);
     c.done("ears via detect");
+    assert_eq!(compared, rows.len(), "every reference row compared");
 }
 
 #[test]
 fn cusum_via_detect() {
     let rows = read_csv("cusum.csv");
+    let mut compared = 0usize;
     let mut c = Check::default();
     for (key, grp) in groups(&rows, &["series_id", "config_id"]) {
         let (sid, cfg) = (&key[0], key[1].as_str());
@@ -293,7 +300,7 @@ fn cusum_via_detect() {
             other => panic!("unknown config {other}"),
         };
         let out = run_text(sid, &grp, "cusum", &params);
-        for (r, w) in grp.iter().zip(&out) {
+        for (r, w) in paired(&grp, &out, &mut compared) {
             let ctx = format!("{sid}/{cfg} t={}", r["t"]);
             c.num(
                 &ctx,
@@ -311,17 +318,19 @@ fn cusum_via_detect() {
         }
     }
     c.done("cusum via detect");
+    assert_eq!(compared, rows.len(), "every reference row compared");
 }
 
 #[test]
 fn glr_via_detect() {
     let rows = read_csv("glrpois.csv");
+    let mut compared = 0usize;
     let mut c = Check::default();
     for (key, grp) in groups(&rows, &["series_id", "config_id"]) {
         let (sid, cfg) = (&key[0], key[1].as_str());
         let dir = if cfg.ends_with("dec") { "dec" } else { "inc" };
         let out = run_text(sid, &grp, "glr-poisson", &[("direction", dir)]);
-        for (r, w) in grp.iter().zip(&out) {
+        for (r, w) in paired(&grp, &out, &mut compared) {
             let ctx = format!("{sid}/{cfg} t={}", r["t"]);
             c.num(&ctx, "mu0", num(r, "mu0"), w.expected, 1e-6);
             c.num(
@@ -337,6 +346,7 @@ fn glr_via_detect() {
         }
     }
     c.done("glrpois via detect");
+    assert_eq!(compared, rows.len(), "every reference row compared");
 }
 
 // ---------------------------------------------------------------------------
@@ -664,4 +674,16 @@ fn csv_and_json_output() {
     // round trip of the CSV output through the csv crate
     let mut rdr = csv::Reader::from_reader(csv.as_bytes());
     assert_eq!(rdr.records().count(), 1);
+}
+
+/// Reference rows and outputs side by side, after checking that there are as many of each
+/// (a zip would silently stop at the shorter); counts the rows compared.
+fn paired<'a, A, B>(
+    expected: &'a [A],
+    got: &'a [B],
+    compared: &mut usize,
+) -> impl Iterator<Item = (&'a A, &'a B)> {
+    assert_eq!(got.len(), expected.len(), "outputs vs reference rows");
+    *compared += expected.len();
+    expected.iter().zip(got)
 }

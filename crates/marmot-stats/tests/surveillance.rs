@@ -168,6 +168,7 @@ fn summarize(name: &str, rep: &Report) {
 #[test]
 fn ears_reference() {
     let rows = read_csv("ears.csv");
+    let mut compared = 0usize;
     let mut series: HashMap<String, Ser> = HashMap::new();
     let mut rep = Report::new();
     let mut grouped: Vec<((String, String, String), Vec<Row>)> = Vec::new();
@@ -198,7 +199,7 @@ fn ears_reference() {
         };
         let res = ears_c(&s.series, range_of(&grp), &params).unwrap();
         assert_eq!(res.len(), grp.len());
-        for (r, w) in grp.iter().zip(&res) {
+        for (r, w) in paired(&grp, &res, &mut compared) {
             let mut c = check_row(&mut rep, format!("{sid}/{method}/{alpha} t={}", r["t"]));
             c.num("observed", num(r, "observed"), w.observed, 0.0);
             c.num("upperbound", num(r, "upperbound"), w.upper, 1e-6);
@@ -213,11 +214,13 @@ fn ears_reference() {
         }
     }
     summarize("ears.csv", &rep);
+    assert_eq!(compared, rows.len(), "every reference row compared");
 }
 
 #[test]
 fn cusum_reference() {
     let rows = read_csv("cusum.csv");
+    let mut compared = 0usize;
     let mut rep = Report::new();
     for ((sid, cfg), grp) in groups(&rows, "config_id") {
         let s = load_series(&sid);
@@ -234,7 +237,7 @@ fn cusum_reference() {
             other => panic!("unknown config {other}"),
         };
         let res = cusum(&s.series, range_of(&grp), &params).unwrap();
-        for (r, w) in grp.iter().zip(&res) {
+        for (r, w) in paired(&grp, &res, &mut compared) {
             let mut c = check_row(&mut rep, format!("{sid}/{cfg} t={}", r["t"]));
             c.num("observed", num(r, "observed"), Some(w.observed), 0.0);
             c.num(
@@ -258,11 +261,13 @@ fn cusum_reference() {
         }
     }
     summarize("cusum.csv", &rep);
+    assert_eq!(compared, rows.len(), "every reference row compared");
 }
 
 #[test]
 fn glrpois_reference() {
     let rows = read_csv("glrpois.csv");
+    let mut compared = 0usize;
     let mut rep = Report::new();
     for ((sid, cfg), grp) in groups(&rows, "config_id") {
         let s = load_series(&sid);
@@ -275,7 +280,7 @@ fn glrpois_reference() {
             ..Default::default()
         };
         let res = glr_pois(&s.series, range_of(&grp), &params).unwrap();
-        for (r, w) in grp.iter().zip(&res) {
+        for (r, w) in paired(&grp, &res, &mut compared) {
             let mut c = check_row(&mut rep, format!("{sid}/{cfg} t={}", r["t"]));
             c.num("observed", num(r, "observed"), Some(w.observed), 0.0);
             c.num("mu0", num(r, "mu0"), Some(w.expected), 1e-6);
@@ -290,6 +295,7 @@ fn glrpois_reference() {
         }
     }
     summarize("glrpois.csv", &rep);
+    assert_eq!(compared, rows.len(), "every reference row compared");
 }
 
 fn flex_params(cfg: &str) -> FarringtonFlexibleParams {
@@ -315,6 +321,7 @@ fn flex_params(cfg: &str) -> FarringtonFlexibleParams {
 #[test]
 fn farrington_flexible_reference() {
     let rows = read_csv("farrington_flexible.csv");
+    let mut compared = 0usize;
     let mut rep = Report::new();
     for ((sid, cfg), grp) in groups(&rows, "config_id") {
         let s = load_series(&sid);
@@ -330,7 +337,8 @@ fn farrington_flexible_reference() {
             ..params.clone()
         };
         let res0 = farrington_flexible(&s.series, range, &nolimit).unwrap();
-        for ((r, w), w0) in grp.iter().zip(&res).zip(&res0) {
+        assert_eq!(res0.len(), res.len());
+        for ((r, w), w0) in paired(&grp, &res, &mut compared).zip(&res0) {
             let y = s.counts[w.index];
             let mut c = check_row(&mut rep, format!("{sid}/{cfg} t={}", r["t"]));
             c.num("observed", num(r, "observed"), w.observed, 0.0);
@@ -398,11 +406,13 @@ fn farrington_flexible_reference() {
         }
     }
     summarize("farrington_flexible.csv", &rep);
+    assert_eq!(compared, rows.len(), "every reference row compared");
 }
 
 #[test]
 fn farrington_classic_reference() {
     let rows = read_csv("farrington_classic.csv");
+    let mut compared = 0usize;
     let mut rep = Report::new();
     for ((sid, cfg), grp) in groups(&rows, "config_id") {
         let s = load_series(&sid);
@@ -412,7 +422,7 @@ fn farrington_classic_reference() {
             &FarringtonClassicParams::default(),
         )
         .unwrap();
-        for (r, w) in grp.iter().zip(&res) {
+        for (r, w) in paired(&grp, &res, &mut compared) {
             let y = s.counts[w.index];
             let mut c = check_row(&mut rep, format!("{sid}/{cfg} t={}", r["t"]));
             c.num("observed", num(r, "observed"), w.observed, 0.0);
@@ -440,4 +450,17 @@ fn farrington_classic_reference() {
         }
     }
     summarize("farrington_classic.csv", &rep);
+    assert_eq!(compared, rows.len(), "every reference row compared");
+}
+
+/// Reference rows and outputs side by side, after checking that there are as many of each
+/// (a zip would silently stop at the shorter); counts the rows compared.
+fn paired<'a, A, B>(
+    expected: &'a [A],
+    got: &'a [B],
+    compared: &mut usize,
+) -> impl Iterator<Item = (&'a A, &'a B)> {
+    assert_eq!(got.len(), expected.len(), "outputs vs reference rows");
+    *compared += expected.len();
+    expected.iter().zip(got)
 }
