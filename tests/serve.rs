@@ -642,12 +642,10 @@ fn fetch_dataset_family(
 ) -> Table {
     let mut out = Table::new();
     for by in std::iter::once("").chain(breakdowns.iter().copied()) {
-        let url = format!("/api/v1/extracts/datasets/{dataset}.csv?period={period}&by={by}");
-        let url = if by.is_empty() {
-            url.replace("&by=", "")
-        } else {
-            url
-        };
+        let mut url = format!("/api/v1/extracts/datasets/{dataset}.csv?period={period}");
+        if !by.is_empty() {
+            url.push_str(&format!("&by={by}"));
+        }
         let r = s.get(Some(role), &url);
         assert_eq!(r.status, 200, "{url}: {}", r.text());
         let mut csv = csv::Reader::from_reader(r.body.as_slice());

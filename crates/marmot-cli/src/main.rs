@@ -1244,25 +1244,28 @@ fn print_summary(s: &IngestSummary, format: SummaryFormat) {
                 );
             }
             println!(
-                "  {:?}: {} added, {} updated (record sent again), {} removed (earlier rows of partner {} in the replaced period)",
-                s.mode, s.added_rows, s.updated_rows, s.removed_rows, s.partner
+                "  {}: {} added, {} updated (record sent again), {} removed (earlier rows of partner {} in the replaced period)",
+                s.mode.name(),
+                s.added_rows,
+                s.updated_rows,
+                s.removed_rows,
+                s.partner
             );
+            let outcome = if s.dry_run {
+                format!("dry run, nothing committed to {}", s.dataset)
+            } else {
+                format!(
+                    "committed {} version {}",
+                    s.dataset,
+                    s.table_version.unwrap_or(0)
+                )
+            };
             println!(
-                "{}: {} rows read = {} accepted + {} rejected; {} {}{}",
+                "{}: {} rows read = {} accepted + {} rejected; {outcome}{}",
                 s.file,
                 s.rows_read,
                 s.accepted,
                 s.rejected,
-                if s.dry_run {
-                    "dry run, nothing committed to".to_string()
-                } else {
-                    "committed".to_string()
-                },
-                if s.dry_run {
-                    s.dataset.clone()
-                } else {
-                    format!("{} version {}", s.dataset, s.table_version.unwrap_or(0))
-                },
                 s.period
                     .map(|p| format!(" (period {} to {})", p.from, p.to))
                     .unwrap_or_default()

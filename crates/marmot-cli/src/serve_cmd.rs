@@ -37,7 +37,8 @@ pub struct ServeArgs {
     /// K, the disclosure threshold: counts from 1 to K-1 are withheld from roles below analyst,
     /// and ad-hoc SQL returns partner datasets only as groups of at least K records (3 or more;
     /// it raises, never lowers, an indicator's own threshold).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(3..))]
+    #[arg(long, default_value_t = marmot_stats::disclosure::DEFAULT_THRESHOLD,
+        value_parser = clap::value_parser!(u64).range(marmot_server::sql_guard::MIN_THRESHOLD..))]
     pub disclosure_threshold: u64,
     /// Largest upload, MiB.
     #[arg(long, default_value_t = 512)]

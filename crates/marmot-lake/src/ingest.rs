@@ -125,6 +125,14 @@ pub enum SubmissionMode {
 }
 
 impl SubmissionMode {
+    /// `append` or `replace`, as the CLI, the API and the report name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SubmissionMode::Append => "append",
+            SubmissionMode::Replace => "replace",
+        }
+    }
+
     /// Parses `append` or `replace`.
     pub fn parse(s: &str) -> Result<SubmissionMode, LakeError> {
         match s {
@@ -233,18 +241,17 @@ pub struct IngestSummary {
 /// How many example rejections to keep in the summary.
 const EXAMPLES: usize = 10;
 
-/// SHA-256 of a file, streamed.
-pub fn sha256_file(path: &FsPath) -> Result<(String, u64), LakeError> {
-    let name = path.display().to_string();
+/// SHA-256 of a file, streamed; errors name the file `name`.
+pub fn sha256_file(path: &FsPath, name: &str) -> Result<(String, u64), LakeError> {
     let mut f = std::fs::File::open(path)
-        .map_err(|e| LakeError::file(&name, format!("cannot open: {e}")))?;
+        .map_err(|e| LakeError::file(name, format!("cannot open: {e}")))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
         let n = f
             .read(&mut buf)
-            .map_err(|e| LakeError::file(&name, format!("cannot read: {e}")))?;
+            .map_err(|e| LakeError::file(name, format!("cannot read: {e}")))?;
         if n == 0 {
             break;
         }
@@ -272,30 +279,12 @@ pub async fn ingest(
     req: &IngestRequest,
     progress: &dyn Progress,
 ) -> Result<IngestSummary, LakeError> {
+    // Errors about the file name it as its sender knows it, never a server's temporary path.
     let file_name = req
         .display_name
         .clone()
         .unwrap_or_else(|| req.path.display().to_string());
-    // Errors about the file name it as its sender knows it, never a server's temporary path.
-    let path_name = req.path.display().to_string();
-    ingest_named(lake, pseudonymiser, req, progress, &file_name)
-        .await
-        .map_err(|e| match e {
-            LakeError::File { file, message } if file == path_name => LakeError::File {
-                file: file_name.clone(),
-                message,
-            },
-            other => other,
-        })
-}
-
-async fn ingest_named(
-    lake: &Lake,
-    pseudonymiser: &Pseudonymiser,
-    req: &IngestRequest,
-    progress: &dyn Progress,
-    file_name: &str,
-) -> Result<IngestSummary, LakeError> {
+    let file_name = file_name.as_str();
     let manifest = lake.require_manifest().await?;
     let contract = marmot_model::builtin_contract(&req.dataset)?;
     if req.mode == SubmissionMode::Replace && req.period.is_none() {
@@ -312,7 +301,7 @@ async fn ingest_named(
         .partner
         .clone()
         .unwrap_or_else(|| contract.default_partner.clone());
-    let (sha256, bytes) = sha256_file(&req.path)?;
+    let (sha256, bytes) = sha256_file(&req.path, file_name)?;
     let tpath = table_path(&contract.name);
 
     // Same bytes already ingested into this dataset: say so and do nothing.
@@ -332,7 +321,7 @@ async fn ingest_named(
     }
 
     // Whole-file checks before anything is written.
-    let mut reader = Reader::open(&req.path)?;
+    let mut reader = Reader::open(&req.path, file_name)?;
     let map = ColumnMap::resolve(&contract, &reader.schema(), file_name)?;
     let ignored_columns = map.ignored.clone();
     let lsoas: std::collections::HashSet<String> = manifest.lsoas.iter().cloned().collect();
@@ -381,7 +370,12 @@ async fn ingest_named(
         already_ingested: false,
     };
 
-    let key_column = contract.record_key().map(|c| c.name.clone());
+    // Keys are only needed to find earlier rows sent again: a new table has none (and a first
+    // load of many millions of rows keeps no key set in memory).
+    let key_column = existing
+        .as_ref()
+        .and(contract.record_key())
+        .map(|c| c.name.clone());
     let mut keys: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut staged = Staged::default();
     let result = async {
@@ -486,12 +480,10 @@ async fn ingest_named(
         // the partner's good rows.
         let mut removes = Vec::new();
         if let (Some(table), true) = (existing.as_ref(), summary.accepted > 0) {
-            let scope = match req.mode {
-                SubmissionMode::Append => Scope::Keys,
-                SubmissionMode::Replace => match summary.period {
-                    Some(p) => Scope::Period(p),
-                    None => Scope::Keys,
-                },
+            // A replacement's period is required (checked above).
+            let scope = match (req.mode, req.period) {
+                (SubmissionMode::Replace, Some(p)) => Scope::Period(p),
+                _ => Scope::Keys,
             };
             let taken = take_out(
                 table,
@@ -684,11 +676,11 @@ async fn take_out(
     if matches!(scope, Scope::Keys) && keys.is_none_or(|(_, k)| k.is_empty()) {
         return Ok(out);
     }
+    let period = match scope {
+        Scope::Period(p) => Some(p),
+        Scope::Keys => None,
+    };
     for f in table_files(table, &contract.name)? {
-        let period = match scope {
-            Scope::Period(p) => Some(p),
-            Scope::Keys => None,
-        };
         if !may_hold(&f, partner, date_col, period) {
             continue;
         }

@@ -50,15 +50,15 @@ pub enum FileKind {
 
 impl FileKind {
     /// Detects the kind from the magic bytes (Parquet starts with `PAR1`), else the extension.
-    pub fn detect(path: &Path) -> Result<FileKind, LakeError> {
+    /// Errors name the file `name` (as its sender knows it).
+    pub fn detect(path: &Path, name: &str) -> Result<FileKind, LakeError> {
         use std::io::Read;
         let mut head = [0u8; 4];
-        let mut f = File::open(path).map_err(|e| {
-            LakeError::file(path.display().to_string(), format!("cannot open: {e}"))
-        })?;
-        let n = f.read(&mut head).map_err(|e| {
-            LakeError::file(path.display().to_string(), format!("cannot read: {e}"))
-        })?;
+        let mut f =
+            File::open(path).map_err(|e| LakeError::file(name, format!("cannot open: {e}")))?;
+        let n = f
+            .read(&mut head)
+            .map_err(|e| LakeError::file(name, format!("cannot read: {e}")))?;
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -68,7 +68,7 @@ impl FileKind {
             Ok(FileKind::Parquet)
         } else if ext == "xlsx" || ext == "xls" {
             Err(LakeError::file(
-                path.display().to_string(),
+                name,
                 "spreadsheets are not read yet: save the sheet as CSV (UTF-8) and send that",
             ))
         } else {
@@ -87,17 +87,17 @@ pub enum Reader {
 
 impl Reader {
     /// Opens a file. An unreadable or empty file, or a Parquet file whose footer cannot be read,
-    /// is a whole-file error.
-    pub fn open(path: &Path) -> Result<Reader, LakeError> {
-        let name = path.display().to_string();
+    /// is a whole-file error. Every error names the file `name`, as its sender knows it (a
+    /// server reads an upload from a temporary path the partner never saw).
+    pub fn open(path: &Path, name: &str) -> Result<Reader, LakeError> {
         let meta = std::fs::metadata(path)
-            .map_err(|e| LakeError::file(&name, format!("cannot open: {e}")))?;
+            .map_err(|e| LakeError::file(name, format!("cannot open: {e}")))?;
         if meta.len() == 0 {
-            return Err(LakeError::file(&name, "the file is empty"));
+            return Err(LakeError::file(name, "the file is empty"));
         }
-        match FileKind::detect(path)? {
-            FileKind::Csv => Ok(Reader::Csv(CsvReader::open(path)?)),
-            FileKind::Parquet => Ok(Reader::Parquet(ParquetReader::open(path)?)),
+        match FileKind::detect(path, name)? {
+            FileKind::Csv => Ok(Reader::Csv(CsvReader::open(path, name)?)),
+            FileKind::Parquet => Ok(Reader::Parquet(ParquetReader::open(path, name)?)),
         }
     }
 
@@ -130,8 +130,8 @@ pub struct CsvReader {
 }
 
 impl CsvReader {
-    fn open(path: &Path) -> Result<CsvReader, LakeError> {
-        let name = path.display().to_string();
+    fn open(path: &Path, name: &str) -> Result<CsvReader, LakeError> {
+        let name = name.to_string();
         let file =
             File::open(path).map_err(|e| LakeError::file(&name, format!("cannot open: {e}")))?;
         let mut inner = csv::ReaderBuilder::new()
@@ -265,8 +265,8 @@ pub struct ParquetReader {
 }
 
 impl ParquetReader {
-    fn open(path: &Path) -> Result<ParquetReader, LakeError> {
-        let name = path.display().to_string();
+    fn open(path: &Path, name: &str) -> Result<ParquetReader, LakeError> {
+        let name = name.to_string();
         let file =
             File::open(path).map_err(|e| LakeError::file(&name, format!("cannot open: {e}")))?;
         let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -289,7 +289,7 @@ impl Guard<'_> {
                 Ok((LogicalPlan::Projection(p), taint))
             }
             LogicalPlan::Join(_) => {
-                let (plan, mut taint) = self.rebuild(plan_with_inputs(plan))?;
+                let (plan, mut taint) = self.rebuild(plan)?;
                 if !taint.is_clean() {
                     taint.joined = true;
                 }
@@ -300,7 +300,7 @@ impl Guard<'_> {
             | LogicalPlan::Limit(_)
             | LogicalPlan::SubqueryAlias(_)
             | LogicalPlan::Repartition(_)
-            | LogicalPlan::Subquery(_) => self.rebuild(plan_with_inputs(plan)),
+            | LogicalPlan::Subquery(_) => self.rebuild(plan),
             other => {
                 let what = match &other {
                     LogicalPlan::Window(_) => "a window function",
@@ -308,7 +308,7 @@ impl Guard<'_> {
                     LogicalPlan::Distinct(_) => "DISTINCT ON",
                     _ => "this operator",
                 };
-                let (plan, taint) = self.rebuild(plan_with_inputs(other))?;
+                let (plan, taint) = self.rebuild(other)?;
                 if taint.is_clean() {
                     Ok((plan, taint))
                 } else {
@@ -322,34 +322,20 @@ impl Guard<'_> {
     }
 
     /// Visits a node's inputs and rebuilds it over them (its schema recomputed).
-    fn rebuild(
-        &mut self,
-        (plan, inputs): (LogicalPlan, Vec<LogicalPlan>),
-    ) -> Result<(LogicalPlan, Taint), GuardError> {
+    fn rebuild(&mut self, plan: LogicalPlan) -> Result<(LogicalPlan, Taint), GuardError> {
         let mut taint = Taint::default();
-        let mut new_inputs = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            let (p, t) = self.visit(input)?;
+        let mut inputs = Vec::new();
+        for input in plan.inputs() {
+            let (p, t) = self.visit(input.clone())?;
             taint.merge(t);
-            new_inputs.push(p);
+            inputs.push(p);
         }
-        if new_inputs.is_empty() {
+        if inputs.is_empty() {
             return Ok((plan, taint));
         }
-        let plan = match plan {
-            // Subquery carries its plan as a field rather than an input expression list.
-            LogicalPlan::Subquery(mut s) => {
-                s.subquery = Arc::new(new_inputs.remove(0));
-                LogicalPlan::Subquery(s)
-            }
-            LogicalPlan::Filter(f) => LogicalPlan::Filter(Filter::try_new(
-                f.predicate,
-                Arc::new(new_inputs.remove(0)),
-            )?),
-            other => other
-                .with_new_exprs(other.expressions(), new_inputs)?
-                .recompute_schema()?,
-        };
+        let plan = plan
+            .with_new_exprs(plan.expressions(), inputs)?
+            .recompute_schema()?;
         Ok((plan, taint))
     }
 
@@ -411,15 +397,6 @@ impl Guard<'_> {
         let back = Projection::try_new(columns(schema), Arc::new(LogicalPlan::Filter(filter)))?;
         Ok((LogicalPlan::Projection(back), Taint::default()))
     }
-}
-
-/// A node and its inputs, taken apart.
-fn plan_with_inputs(plan: LogicalPlan) -> (LogicalPlan, Vec<LogicalPlan>) {
-    let inputs = match &plan {
-        LogicalPlan::Subquery(s) => vec![s.subquery.as_ref().clone()],
-        _ => plan.inputs().into_iter().cloned().collect(),
-    };
-    (plan, inputs)
 }
 
 /// `__marmot_rid()`: a number unique to each row of one query (volatile, never folded).

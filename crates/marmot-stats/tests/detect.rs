@@ -7,7 +7,7 @@
 use marmot_stats::surveillance::detect::*;
 
 mod common;
-use common::{Row, opt as num};
+use common::{Row, opt as num, paired};
 
 fn read_csv(name: &str) -> Vec<Row> {
     common::read_in("surveillance", name)
@@ -674,16 +674,4 @@ fn csv_and_json_output() {
     // round trip of the CSV output through the csv crate
     let mut rdr = csv::Reader::from_reader(csv.as_bytes());
     assert_eq!(rdr.records().count(), 1);
-}
-
-/// Reference rows and outputs side by side, after checking that there are as many of each
-/// (a zip would silently stop at the shorter); counts the rows compared.
-fn paired<'a, A, B>(
-    expected: &'a [A],
-    got: &'a [B],
-    compared: &mut usize,
-) -> impl Iterator<Item = (&'a A, &'a B)> {
-    assert_eq!(got.len(), expected.len(), "outputs vs reference rows");
-    *compared += expected.len();
-    expected.iter().zip(got)
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use marmot_stats::surveillance::*;
 
 mod common;
-use common::{Row, opt as num};
+use common::{Row, opt as num, paired};
 
 fn read_csv(name: &str) -> Vec<Row> {
     common::read_in("surveillance", name)
@@ -451,16 +451,4 @@ fn farrington_classic_reference() {
     }
     summarize("farrington_classic.csv", &rep);
     assert_eq!(compared, rows.len(), "every reference row compared");
-}
-
-/// Reference rows and outputs side by side, after checking that there are as many of each
-/// (a zip would silently stop at the shorter); counts the rows compared.
-fn paired<'a, A, B>(
-    expected: &'a [A],
-    got: &'a [B],
-    compared: &mut usize,
-) -> impl Iterator<Item = (&'a A, &'a B)> {
-    assert_eq!(got.len(), expected.len(), "outputs vs reference rows");
-    *compared += expected.len();
-    expected.iter().zip(got)
 }

@@ -160,12 +160,15 @@ pub struct IngestJson {
     pub user: String,
 }
 
+/// An ingest report: `ts` is the Delta commit's timestamp where the log gives it (history),
+/// else the summary's own commit time (a fresh upload).
 fn ingest_json(s: IngestSummary, version: u64, ts: Option<i64>) -> IngestJson {
     IngestJson {
         version,
         committed_at: ts
             .and_then(chrono::DateTime::from_timestamp_millis)
-            .map(|t| t.to_rfc3339()),
+            .map(|t| t.to_rfc3339())
+            .or(s.committed_at),
         ingest_id: s.ingest_id,
         dataset: s.dataset,
         partner: s.partner,
@@ -178,10 +181,7 @@ fn ingest_json(s: IngestSummary, version: u64, ts: Option<i64>) -> IngestJson {
         examples: s.examples,
         period: s.period.map(|p| format!("{}..{}", p.from, p.to)),
         replaced_rows: s.replaced_rows,
-        mode: match s.mode {
-            marmot_lake::ingest::SubmissionMode::Append => "append".into(),
-            marmot_lake::ingest::SubmissionMode::Replace => "replace".into(),
-        },
+        mode: s.mode.name().into(),
         added_rows: s.added_rows,
         updated_rows: s.updated_rows,
         removed_rows: s.removed_rows,
@@ -386,10 +386,10 @@ pub async fn upload(
         &caller,
         "upload",
         &format!(
-            "{dataset} file={} sha256={} mode={:?} dry_run={} accepted={} rejected={} added={} updated={} removed={} ingest={}",
+            "{dataset} file={} sha256={} mode={} dry_run={} accepted={} rejected={} added={} updated={} removed={} ingest={}",
             summary.file,
             summary.sha256,
-            summary.mode,
+            summary.mode.name(),
             summary.dry_run,
             summary.accepted,
             summary.rejected,
@@ -407,12 +407,7 @@ pub async fn upload(
         StatusCode::OK
     };
     let version = summary.table_version.unwrap_or(0);
-    let committed = summary
-        .committed_at
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.timestamp_millis());
-    Ok((status, Json(ingest_json(summary, version, committed))))
+    Ok((status, Json(ingest_json(summary, version, None))))
 }
 
 /// The audit log (admins).

@@ -110,3 +110,15 @@ impl Checker {
         );
     }
 }
+
+/// Reference rows and outputs side by side, after checking that there are as many of each
+/// (a zip would silently stop at the shorter); counts the rows compared.
+pub fn paired<'a, A, B>(
+    expected: &'a [A],
+    got: &'a [B],
+    compared: &mut usize,
+) -> impl Iterator<Item = (&'a A, &'a B)> {
+    assert_eq!(got.len(), expected.len(), "outputs vs reference rows");
+    *compared += expected.len();
+    expected.iter().zip(got)
+}
