@@ -102,23 +102,27 @@ fn every_indicator_and_trigger_signal_gives_identical_numbers_on_a_ballista_clus
 fn killing_an_executor_mid_query_gives_a_clear_error_or_the_right_answer() {
     let mut cluster = Cluster::start(2);
     let lake = demo_lake();
+    // Long enough (a join task of ~10 s) that the loss is noticed while the survivor is still
+    // running its half: the case in which Ballista 55 lost track of the survivor's slot.
     let q = "SELECT a.sex, count(*) AS n FROM admissions a JOIN admissions b \
              ON a.lsoa11cd = b.lsoa11cd AND a.primary_diagnosis = b.primary_diagnosis \
-             AND a.sex = b.sex WHERE b.admission_date >= DATE '2019-01-01' \
+             AND a.sex = b.sex WHERE b.admission_date >= DATE '2016-01-01' \
              GROUP BY 1 ORDER BY 1";
     let expected = dump(lake, None, q);
     let child = marmot(lake)
         .args(["--engine", &cluster.engine, "sql", "--format", "csv", q])
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1200));
     cluster.executors[0].kill();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() {
+    // The re-run must not wait for ever on a task slot the lost executor's cancelled tasks
+    // held on the survivor (Ballista 55 never gave those back; marmot-cluster's slot ledger
+    // does): the whole query, loss and re-run included, takes seconds.
+    let (code, stdout, stderr) = finish(child, std::time::Duration::from_secs(120));
+    if code == 0 {
         assert_eq!(
             stdout, expected,
             "a retried query must give the right answer"
@@ -131,7 +135,7 @@ fn killing_an_executor_mid_query_gives_a_clear_error_or_the_right_answer() {
     }
     // Whichever it was, the loss was noticed (the query did not just happen to finish first).
     assert!(
-        stderr.contains("an executor was lost") || !out.status.success(),
+        stderr.contains("an executor was lost") || code != 0,
         "the kill came too late to test anything: {stderr}"
     );
     // The surviving executor still answers.

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use common::http::{Resp, Server, repo};
-use common::{demo_lake, lake_path, marmot, months_of, ok};
+use common::{demo_lake, lake_path, marmot, months_of, ok, run};
 use serde_json::{Value, json};
 
 const WEEK: &str = "2020-W42";
@@ -1267,8 +1267,10 @@ fn ad_hoc_sql_is_read_only_aggregated_and_limited() {
         &[
             "--sql-max-rows",
             "5",
+            // Long enough for the ordinary queries below under a parallel test load (2 s
+            // timed out in a CI run); the heavy query exceeds it many times over.
             "--sql-timeout",
-            "2",
+            "20",
             "--sql-memory-mib",
             "64",
         ],
@@ -1387,7 +1389,8 @@ fn ad_hoc_sql_is_read_only_aggregated_and_limited() {
     assert_eq!(lim["truncated"], true);
     // A heavy query runs out of time or memory, with a clear error, and the server lives on.
     let heavy = q(
-        "SELECT a.lsoa11cd, count(*) FROM population a CROSS JOIN population b GROUP BY 1 ORDER BY 2",
+        "SELECT a.lsoa11cd, count(*) FROM population a CROSS JOIN population b \
+         CROSS JOIN population c GROUP BY 1 ORDER BY 2",
     );
     assert!(
         matches!(heavy.status, 408 | 413),
@@ -1641,9 +1644,7 @@ fn a_browser_opens_the_report_and_a_dashboard_without_errors_and_charts_are_visi
         };
         let mut dump = std::process::Command::new(chromium);
         common_args(&mut dump);
-        let out = dump.arg("--dump-dom").arg(&url).output().unwrap();
-        let dom = String::from_utf8_lossy(&out.stdout);
-        let log = String::from_utf8_lossy(&out.stderr);
+        let (_, dom, log) = run(dump.arg("--dump-dom").arg(&url));
         assert!(
             dom.contains("data-page-ok=\"yes\""),
             "{name}: charts hidden or script errors: {}",
@@ -1663,17 +1664,11 @@ fn a_browser_opens_the_report_and_a_dashboard_without_errors_and_charts_are_visi
         let png = shots.join(format!("{name}.png"));
         let mut shot = std::process::Command::new(chromium);
         common_args(&mut shot);
-        let st = shot
+        let (code, _, err) = run(shot
             .args(["--window-size=1280,2400"])
             .arg(format!("--screenshot={}", png.display()))
-            .arg(&url)
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "{}",
-            String::from_utf8_lossy(&st.stderr)
-        );
+            .arg(&url));
+        assert_eq!(code, 0, "{err}");
         let bytes = std::fs::read(&png).unwrap();
         assert_eq!(png_size(&bytes), (1280, 2400));
         assert!(

@@ -5,9 +5,12 @@
 pub mod http;
 pub mod procs;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// The key every test uses (never a real key).
 pub const KEY: &str = "marmot-test-key-0123456789abcdef";
@@ -40,18 +43,61 @@ pub fn marmot(lake: &Path) -> Command {
     c
 }
 
-/// Runs and returns (exit code, stdout, stderr).
+/// How long one command may run in a test before it is killed and the test fails: a hang
+/// (a cluster job waiting for a slot, a browser that never exits) must fail its test with what
+/// the command printed, never stall the whole CI run.
+pub const COMMAND_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Runs (stdin closed) and returns (exit code, stdout, stderr); a command still running after
+/// [`COMMAND_DEADLINE`] is killed and the test fails.
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("marmot runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("the command starts");
+    finish(child, COMMAND_DEADLINE)
+}
+
+/// Waits for a child started with piped stdout and stderr, at most `deadline`: returns (exit
+/// code, stdout, stderr), or kills it and panics with what it printed.
+pub fn finish(mut child: Child, deadline: Duration) -> (i32, String, String) {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+        let (tx, rx) = mpsc::channel();
+        if let Some(mut p) = pipe {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = p.read_to_end(&mut buf);
+                let _ = tx.send(buf);
+            });
+        }
+        rx
+    }
+    let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if start.elapsed() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    // A grandchild may hold a pipe open after the child has gone: wait for it a little only.
+    let text = |rx: mpsc::Receiver<Vec<u8>>| {
+        let bytes = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let (out, err) = (text(out), text(err));
+    match status {
+        Some(status) => (status.code().unwrap_or(-1), out, err),
+        None => panic!(
+            "still running after {} s, killed\nstdout:\n{out}\nstderr:\n{err}",
+            deadline.as_secs()
+        ),
+    }
 }
 
 /// Runs and insists on success.

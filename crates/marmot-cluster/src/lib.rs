@@ -36,6 +36,8 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use marmot_lake::remote::LakeStoreRegistry;
 use thiserror::Error;
 
+mod slots;
+
 /// Errors of the cluster processes.
 #[derive(Debug, Error)]
 pub enum ClusterError {
@@ -136,9 +138,11 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<(), ClusterError
     }
     .with_override_session_builder(Arc::new(scheduler_state));
     config.scheduler_id = format!("marmot-scheduler-{}", options.addr);
-    let cluster = BallistaCluster::new_from_config(&config)
+    let memory = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| ClusterError::Ballista(e.to_string()))?;
+    let ledger = Arc::new(slots::SlotLedger::new(memory.cluster_state()));
+    let cluster = BallistaCluster::new(ledger.clone(), memory.job_state());
     let config = Arc::new(config);
     config
         .validate()
@@ -146,6 +150,8 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<(), ClusterError
     let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, config)
         .await
         .map_err(|e| ClusterError::Ballista(e.to_string()))?;
+    let state = scheduler.state.clone();
+    ledger.watch(Arc::new(move || state.task_manager.get_running_job_cache()));
     fail_jobs_on_executor_loss(&scheduler)
         .await
         .map_err(|e| ClusterError::Ballista(e.to_string()))?;
