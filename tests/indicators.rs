@@ -96,6 +96,47 @@ fn crude_rate_matches_an_independent_sql_computation() {
         r["method"].as_str().unwrap_or_default().contains("Byars"),
         "{r}"
     );
+    // The same indicator with Fingertips' rule: exact Poisson limits at this count too.
+    let queries = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(queries.path().join("indicators")).unwrap();
+    let shipped = std::fs::read_to_string(
+        manifest_dir().join("../../queries/indicators/police_domestic_abuse.sql"),
+    )
+    .unwrap();
+    std::fs::write(
+        queries.path().join("indicators/police_domestic_abuse.sql"),
+        shipped.replacen(
+            "\nsource =",
+            "\npoisson_limits = \"fingertips\"\nsource =",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = ok(marmot(lake)
+        .arg("--queries")
+        .arg(queries.path())
+        .args(["indicator", "police_domestic_abuse", "--level", "place"])
+        .args(["--period", "FY2019/20", "--format", "json"]));
+    let exact: Vec<Value> = serde_json::from_str(out.trim()).unwrap();
+    let e = &exact[0];
+    close(f(e, "value"), f(r, "value"), "value");
+    for (col, conf, func) in [
+        ("lower_95", 0.95, "rate_lower_exact"),
+        ("upper_95", 0.95, "rate_upper_exact"),
+        ("lower_99_8", 0.998, "rate_lower_exact"),
+        ("upper_99_8", 0.998, "rate_upper_exact"),
+    ] {
+        let expected = sql_f64(lake, &format!("SELECT {func}({num}, {den}, {conf}, 1000)"));
+        close(f(e, col), expected, col);
+        assert!(
+            f(e, col) != f(r, col),
+            "{col}: the rules agree at {num} events"
+        );
+    }
+    assert!(
+        e["method"].as_str().unwrap_or_default().contains("Exact"),
+        "{e}"
+    );
     assert!(
         r["data_version"]
             .as_str()

@@ -113,18 +113,41 @@ fn batch(
     RecordBatch::try_new(cube_schema(), cols).map_err(|e| EngineError::Execution(e.to_string()))
 }
 
+/// What the cube stores in its `data_version` column and matches on: the indicator's data
+/// version and a fingerprint of its definition (`;definition=` and 16 hex digits), so that an
+/// edited indicator file (its SQL, denominator, method, ...) is never answered from values
+/// computed under the old definition. The data version shown to users comes from
+/// [`data_version`] alone.
+pub fn cube_key(engine: &Engine, ind: &IndicatorDef) -> String {
+    format!(
+        "{};definition={:016x}",
+        data_version(engine, ind),
+        definition_fingerprint(ind)
+    )
+}
+
+/// FNV-1a (64-bit) of the parsed definition: stable across runs and builds of one Marmot
+/// version (a change of its layout between versions only recomputes the cube).
+fn definition_fingerprint(ind: &IndicatorDef) -> u64 {
+    format!("{ind:?}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+}
+
 /// What a refresh did.
 #[derive(Debug, Clone, Default)]
 pub struct CubeReport {
     /// Indicators recomputed, with their row counts.
     pub computed: Vec<(String, usize)>,
-    /// Indicators whose data had not changed.
+    /// Indicators whose data and definition had not changed.
     pub unchanged: Vec<String>,
     /// Cube table version committed (None when nothing changed).
     pub version: Option<u64>,
 }
 
-/// Data version and files of each indicator in the current cube.
+/// Cube key (see [`cube_key`]) and files of each indicator in the current cube.
 fn current(files: &[store::DataFile]) -> HashMap<String, (String, Vec<usize>)> {
     let mut m: HashMap<String, (String, Vec<usize>)> = HashMap::new();
     for (i, f) in files.iter().enumerate() {
@@ -163,7 +186,7 @@ pub fn cube_periods(ind: &IndicatorDef, from: NaiveDate, to: NaiveDate) -> Vec<V
     groups
 }
 
-/// Recomputes the cube for indicators whose data changed; one atomic commit.
+/// Recomputes the cube for indicators whose data or definition changed; one atomic commit.
 pub async fn refresh(
     engine: &Engine,
     lake: &Lake,
@@ -183,7 +206,7 @@ pub async fn refresh(
     let stamp = marmot_lake::ingest::new_ingest_id();
     let mut todo = Vec::new();
     for ind in indicators {
-        let dv = data_version(engine, ind);
+        let dv = cube_key(engine, ind);
         if !engine.tables().iter().any(|t| t.name == ind.source) {
             continue;
         }
@@ -346,7 +369,7 @@ pub async fn lookup(
         quote(&ind.id),
         req.level.name(),
         req.by.map(|b| b.name()).unwrap_or(""),
-        quote(&data_version(engine, ind)),
+        quote(&cube_key(engine, ind)),
         periods.join(", ")
     );
     let batches = engine.sql(&sql).await?;

@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `wilson_lower(x, n, confidence)`, `wilson_upper(...)` | scalar | Wilson score interval of x/n |
 //! | `rate_lower(x, n, confidence, multiplier)`, `rate_upper(...)` | scalar | crude rate, exact Poisson (x < 10) / Byar's |
+//! | `rate_lower_exact(x, n, confidence, multiplier)`, `rate_upper_exact(...)` | scalar | crude rate, exact Poisson at every count (Fingertips' rule) |
 //! | `dsr_value(x, n, stdpop, multiplier)` | aggregate | directly standardised rate |
 //! | `dsr_lower(x, n, stdpop, confidence, multiplier)`, `dsr_upper(...)` | aggregate | Dobson limits of the DSR |
 //! | `sii(quantile, population, value)`, `rii(...)` | aggregate | slope / relative index of inequality |
@@ -45,8 +46,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 use marmot_stats::{
-    ConfidenceLevel, DsrBand, DsrEstimate, SiiOptions, SiiQuantile, SiiUncertainty, SiiValue,
-    SiiValueType, crude_rate, dsr, sii, wilson_interval,
+    ConfidenceLevel, DsrBand, DsrEstimate, PoissonRule, SiiOptions, SiiQuantile, SiiUncertainty,
+    SiiValue, SiiValueType, crude_rate_by, dsr, sii, wilson_interval,
 };
 
 /// Whether a SQL function is computed per row or per group.
@@ -118,6 +119,24 @@ pub fn catalogue() -> Vec<FunctionDoc> {
                 PHEindicatormethods::phe_rate. NULL if x < 0, n <= 0 or multiplier = 0.",
         },
         FunctionDoc {
+            name: "rate_lower_exact",
+            kind: Scalar,
+            signature: "rate_lower_exact(x, n, confidence, multiplier) -> DOUBLE",
+            description: "Lower limit of the crude rate x/n * multiplier: exact Poisson \
+                (Garwood 1936, as PHEindicatormethods::phe_rate below 10 events) at every count, \
+                the rule of Fingertips' published crude rates (use it to reconcile with \
+                Fingertips digit for digit). NULL if x < 0, n <= 0 or multiplier = 0.",
+        },
+        FunctionDoc {
+            name: "rate_upper_exact",
+            kind: Scalar,
+            signature: "rate_upper_exact(x, n, confidence, multiplier) -> DOUBLE",
+            description: "Upper limit of the crude rate x/n * multiplier: exact Poisson \
+                (Garwood 1936, as PHEindicatormethods::phe_rate below 10 events) at every count, \
+                the rule of Fingertips' published crude rates. NULL if x < 0, n <= 0 or \
+                multiplier = 0.",
+        },
+        FunctionDoc {
             name: "dsr_value",
             kind: Aggregate,
             signature: "dsr_value(x, n, stdpop, multiplier) -> DOUBLE",
@@ -179,8 +198,18 @@ pub fn scalar_functions() -> Vec<datafusion::logical_expr::ScalarUDF> {
     vec![
         scalar("wilson_lower", 3, |a| wilson(a).map(|i| i.lower)),
         scalar("wilson_upper", 3, |a| wilson(a).map(|i| i.upper)),
-        scalar("rate_lower", 4, |a| rate(a).map(|i| i.lower)),
-        scalar("rate_upper", 4, |a| rate(a).map(|i| i.upper)),
+        scalar("rate_lower", 4, |a| {
+            rate(a, PoissonRule::Phe).map(|i| i.lower)
+        }),
+        scalar("rate_upper", 4, |a| {
+            rate(a, PoissonRule::Phe).map(|i| i.upper)
+        }),
+        scalar("rate_lower_exact", 4, |a| {
+            rate(a, PoissonRule::Fingertips).map(|i| i.lower)
+        }),
+        scalar("rate_upper_exact", 4, |a| {
+            rate(a, PoissonRule::Fingertips).map(|i| i.upper)
+        }),
     ]
 }
 
@@ -212,9 +241,9 @@ fn wilson(args: &[f64]) -> Option<marmot_stats::Interval> {
     wilson_interval(args[0], args[1], level(args[2])?).ok()
 }
 
-fn rate(args: &[f64]) -> Option<marmot_stats::Interval> {
+fn rate(args: &[f64], rule: PoissonRule) -> Option<marmot_stats::Interval> {
     let level = level(args[2])?;
-    crude_rate(args[0], args[1], args[3])
+    crude_rate_by(args[0], args[1], args[3], rule)
         .and_then(|r| r.ci(level))
         .ok()
 }

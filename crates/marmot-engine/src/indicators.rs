@@ -29,8 +29,8 @@ use marmot_model::{
     parse_age_band,
 };
 use marmot_stats::{
-    BenchmarkComparison, DsrBand, DsrResult, DualInterval, compare_with_benchmark, crude_rate, dsr,
-    judge, proportion,
+    BenchmarkComparison, DsrBand, DsrResult, DualInterval, PoissonRule, compare_with_benchmark,
+    crude_rate_by, dsr, judge, proportion,
 };
 
 use crate::{Engine, EngineError};
@@ -457,6 +457,14 @@ fn stats_polarity(p: Polarity) -> marmot_stats::Polarity {
     }
 }
 
+/// The Poisson rule of an indicator's rates and counts (`poisson_limits` in its file).
+fn poisson_rule(ind: &IndicatorDef) -> PoissonRule {
+    match ind.poisson_limits {
+        marmot_model::PoissonLimits::Phe => PoissonRule::Phe,
+        marmot_model::PoissonLimits::Fingertips => PoissonRule::Fingertips,
+    }
+}
+
 /// The value, intervals and method label of one accumulator.
 fn measure(
     ind: &IndicatorDef,
@@ -500,7 +508,7 @@ fn measure(
         }
         Measure::CrudeRate | Measure::Dsr => {
             let pop: f64 = acc.pop_by_band.iter().sum();
-            match crude_rate(acc.num, pop, ind.multiplier) {
+            match crude_rate_by(acc.num, pop, ind.multiplier, poisson_rule(ind)) {
                 Ok(r) => {
                     let label = if ind.measure == Measure::Dsr {
                         " (crude within the age band)"
@@ -519,16 +527,14 @@ fn measure(
         }
         Measure::Count => {
             let ci = DualInterval::try_from_fn(|l| {
-                marmot_stats::ci::poisson_count_interval(acc.num, l).map(|(i, _)| i)
+                marmot_stats::ci::poisson_count_interval_by(acc.num, l, poisson_rule(ind))
+                    .map(|(i, _)| i)
             })
             .ok();
             (
                 Some(acc.num),
                 ci,
-                format!(
-                    "count; {}",
-                    marmot_stats::PoissonMethod::for_count(acc.num).label()
-                ),
+                format!("count; {}", poisson_rule(ind).method_for(acc.num).label()),
                 acc.den,
             )
         }

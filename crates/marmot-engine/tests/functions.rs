@@ -594,6 +594,29 @@ async fn integer_literals_and_nulls() {
         .expect("rate");
     close(exact_lower, rate95.lower, "rate_lower literal");
     close(exact_upper, rate95.upper, "rate_upper literal");
+    // rate_*_exact: Fingertips' rule, checked on a published row (indicator 93356, Hull
+    // E06000010, 2015, 233 campylobacter reports in 258,995 people; see
+    // marmot-stats/tests/reference/fingertips), which Byar's (rate_lower) misses.
+    for (sql, published) in [
+        (
+            "SELECT rate_lower_exact(233, 258995, 95, 100000)",
+            78.7816614769692,
+        ),
+        (
+            "SELECT rate_upper_exact(233, 258995, 0.95, 100000)",
+            102.286653354283,
+        ),
+    ] {
+        let got = one(&ctx, sql).await.expect("a value");
+        assert!(((got - published) / published).abs() < 1e-6, "{sql}: {got}");
+        let byars = one(&ctx, &sql.replace("_exact", ""))
+            .await
+            .expect("a value");
+        assert!(
+            ((byars - published) / published).abs() > 1e-6,
+            "{sql}: {byars}"
+        );
+    }
 
     for sql in [
         "SELECT wilson_lower(NULL, 10, 0.95)",
@@ -670,6 +693,8 @@ async fn catalogue_lists_every_registered_function() {
             "wilson_upper",
             "rate_lower",
             "rate_upper",
+            "rate_lower_exact",
+            "rate_upper_exact",
             "dsr_value",
             "dsr_lower",
             "dsr_upper",

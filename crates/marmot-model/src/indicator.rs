@@ -53,6 +53,18 @@ pub enum Polarity {
     NoJudgement,
 }
 
+/// Which rule picks the Poisson method of a rate's or a count's confidence limits
+/// (`poisson_limits` in an indicator file; see `marmot_stats::PoissonRule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PoissonLimits {
+    /// PHEindicatormethods: exact below 10 events, Byar's from 10 (the default).
+    #[default]
+    Phe,
+    /// Fingertips' published crude rates: exact Poisson at every count.
+    Fingertips,
+}
+
 /// A breakdown of an indicator's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
@@ -160,6 +172,8 @@ struct Meta {
     #[serde(default)]
     england_value: Option<f64>,
     denominator: Denominator,
+    #[serde(default)]
+    poisson_limits: PoissonLimits,
 }
 
 fn one() -> f64 {
@@ -202,6 +216,8 @@ pub struct IndicatorDef {
     pub england_value: Option<f64>,
     /// Denominator.
     pub denominator: Denominator,
+    /// The rule for exact / Byar's Poisson limits of rates and counts.
+    pub poisson_limits: PoissonLimits,
     /// Numerator SQL.
     pub sql: String,
 }
@@ -246,6 +262,7 @@ impl IndicatorDef {
                 .unwrap_or_else(|| DEFAULT_AGE_BANDS.iter().map(|s| s.to_string()).collect()),
             england_value: m.england_value,
             denominator: m.denominator,
+            poisson_limits: m.poisson_limits,
             sql,
         })
     }

@@ -31,7 +31,7 @@ pub use contract::{
 pub use error::ModelError;
 pub use indicator::{
     BUILTIN_INDICATORS, Breakdown, DEFAULT_AGE_BANDS, Denominator, DenominatorKind, IndicatorDef,
-    Measure, Polarity, builtin_indicators, indicators_from_files, parse_age_band,
+    Measure, PoissonLimits, Polarity, builtin_indicators, indicators_from_files, parse_age_band,
 };
 pub use period::{Period, PeriodKind};
 pub use place::{

@@ -46,7 +46,7 @@ pub mod surveillance;
 pub use benchmark::{
     BenchmarkComparison, BenchmarkJudgement, Polarity, compare_with_benchmark, judge,
 };
-pub use ci::{ConfidenceLevel, DualInterval, Interval, PoissonMethod, StandardLevel};
+pub use ci::{ConfidenceLevel, DualInterval, Interval, PoissonMethod, PoissonRule, StandardLevel};
 pub use dsr::{
     DsrBand, DsrEstimate, DsrMethod, DsrResult, ESP2013, NonIndependentBand, dsr,
     dsr_non_independent,
@@ -59,7 +59,7 @@ pub use isr::{
 pub use mean::{Mean, mean};
 pub use proportion::{Proportion, proportion, wilson_interval};
 pub use quantile::quantiles;
-pub use rate::{CrudeRate, crude_rate};
+pub use rate::{CrudeRate, crude_rate, crude_rate_by};
 pub use sii::{
     Sii, SiiInterval, SiiOptions, SiiQuantile, SiiUncertainty, SiiValue, SiiValueType, sii,
 };

@@ -1,7 +1,7 @@
 //! Crude rates with exact Poisson / Byar's confidence intervals.
 
 use crate::ci::{
-    ConfidenceLevel, DualInterval, Interval, PoissonMethod, format_number, poisson_count_interval,
+    ConfidenceLevel, DualInterval, Interval, PoissonMethod, PoissonRule, format_number,
 };
 use crate::error::{Result, count, multiplier as check_multiplier, positive};
 
@@ -17,14 +17,18 @@ pub struct CrudeRate {
     pub multiplier: f64,
     /// x/n × multiplier.
     pub value: f64,
-    /// `Exact` when x < 10, `Byars` otherwise (chosen by the count alone).
+    /// The method of the CIs: chosen by the rule from the count alone (under the default
+    /// [`PoissonRule::Phe`], `Exact` when x < 10, `Byars` otherwise).
     pub method: PoissonMethod,
 }
 
 impl CrudeRate {
     /// The CI at `level`: Poisson limits of the count, divided by n, × multiplier.
     pub fn ci(&self, level: ConfidenceLevel) -> Result<Interval> {
-        let (ci, _) = poisson_count_interval(self.count, level)?;
+        let ci = match self.method {
+            PoissonMethod::Exact => crate::ci::exact_poisson_interval(self.count, level)?,
+            PoissonMethod::Byars => crate::ci::byars_interval(self.count, level)?,
+        };
         Ok(Interval::new(
             ci.lower / self.denominator * self.multiplier,
             ci.upper / self.denominator * self.multiplier,
@@ -47,6 +51,12 @@ impl CrudeRate {
 ///
 /// Nothing is suppressed. Errors for negative x, n ≤ 0, non-finite input or a zero multiplier.
 pub fn crude_rate(x: f64, n: f64, multiplier: f64) -> Result<CrudeRate> {
+    crude_rate_by(x, n, multiplier, PoissonRule::Phe)
+}
+
+/// A crude rate whose CIs follow `rule`: [`PoissonRule::Phe`] as [`crude_rate`], or
+/// [`PoissonRule::Fingertips`] (exact Poisson at every count, as Fingertips publishes).
+pub fn crude_rate_by(x: f64, n: f64, multiplier: f64, rule: PoissonRule) -> Result<CrudeRate> {
     let x = count("count", x)?;
     let n = positive("denominator", n)?;
     let multiplier = check_multiplier(multiplier)?;
@@ -55,7 +65,7 @@ pub fn crude_rate(x: f64, n: f64, multiplier: f64) -> Result<CrudeRate> {
         denominator: n,
         multiplier,
         value: x / n * multiplier,
-        method: PoissonMethod::for_count(x),
+        method: rule.method_for(x),
     })
 }
 
@@ -71,6 +81,19 @@ mod tests {
         assert_eq!(r.map(|r| r.method), Ok(PoissonMethod::Byars));
         assert!(crude_rate(1.0, 0.0, 1.0).is_err());
         assert!(crude_rate(-1.0, 10.0, 1.0).is_err());
+    }
+
+    #[test]
+    fn the_fingertips_rule_stays_exact_above_ten() {
+        let phe = crude_rate(500.0, 1e5, 1e5).and_then(|r| r.ci(ConfidenceLevel::P95));
+        let ft = crude_rate_by(500.0, 1e5, 1e5, PoissonRule::Fingertips);
+        assert_eq!(ft.as_ref().map(|r| r.method), Ok(PoissonMethod::Exact));
+        let nan = Interval::new(f64::NAN, f64::NAN);
+        let ft = ft.and_then(|r| r.ci(ConfidenceLevel::P95)).unwrap_or(nan);
+        let exact = crate::ci::exact_poisson_interval(500.0, ConfidenceLevel::P95).unwrap_or(nan);
+        let phe = phe.unwrap_or(nan);
+        assert!((ft.lower - exact.lower).abs() < 1e-9 && (ft.upper - exact.upper).abs() < 1e-9);
+        assert!(ft.lower != phe.lower, "Byar's {phe:?} differs from exact {ft:?} at 500 events");
     }
 
     #[test]
