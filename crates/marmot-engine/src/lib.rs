@@ -38,6 +38,14 @@ pub enum EngineError {
     /// The query failed while running.
     #[error("query failed: {0}")]
     Execution(String),
+    /// The query needed more memory than the budget (`--memory-limit`) allows, even spilling
+    /// (DataFusion's `ResourcesExhausted`).
+    #[error("query failed: {0}")]
+    ResourcesExhausted(String),
+    /// A Ballista job was cancelled by the scheduler (`marmot cluster scheduler` cancels every
+    /// job in flight when an executor is lost, so that no partial answer is returned).
+    #[error("query failed: {0}")]
+    ClusterJobCancelled(String),
 }
 
 impl EngineError {
@@ -47,8 +55,24 @@ impl EngineError {
             D::SQL(..) | D::Plan(..) | D::SchemaError(..) | D::NotImplemented(..) => {
                 EngineError::Query(e.to_string())
             }
+            D::ResourcesExhausted(..) => EngineError::ResourcesExhausted(e.to_string()),
+            root if ballista_job_cancelled(root) => EngineError::ClusterJobCancelled(e.to_string()),
             _ => EngineError::Execution(e.to_string()),
         }
+    }
+}
+
+/// Whether a DataFusion error is Ballista's report of a job its scheduler cancelled. This is the
+/// one place that reads Ballista's wire format: the protocol carries a failed job only as text
+/// (`FailedJob { error }`, turned by the client into `Execution("Job <id> failed: <error>")`,
+/// and the scheduler's cancellation reason is `Cancelled`); everything after this point tells
+/// the case apart by [`EngineError::ClusterJobCancelled`].
+fn ballista_job_cancelled(root: &datafusion::error::DataFusionError) -> bool {
+    match root {
+        datafusion::error::DataFusionError::Execution(m) => {
+            m.starts_with("Job ") && m.contains(" failed: Cancelled")
+        }
+        _ => false,
     }
 }
 
@@ -138,13 +162,6 @@ pub struct Engine {
     ctx: SessionContext,
     tables: Vec<TableInfo>,
     cluster: bool,
-}
-
-/// Whether a cluster job failed because `marmot cluster scheduler` cancelled it (it does so
-/// when an executor is lost mid-job; see marmot-cluster).
-fn lost_executor(e: &datafusion::error::DataFusionError) -> bool {
-    let text = e.to_string();
-    text.contains("failed: Cancelled")
 }
 
 impl Engine {
@@ -305,12 +322,12 @@ impl Engine {
         let mut tries = 0;
         loop {
             let df = self.ctx.sql(query).await.map_err(EngineError::from_df)?;
-            match df.collect().await {
+            match df.collect().await.map_err(EngineError::from_df) {
                 Ok(batches) => return Ok(batches),
-                Err(e) if self.cluster && lost_executor(&e) => {
+                Err(e @ EngineError::ClusterJobCancelled(_)) if self.cluster => {
                     tries += 1;
                     if tries >= 2 {
-                        return Err(EngineError::Execution(format!(
+                        return Err(EngineError::ClusterJobCancelled(format!(
                             "the Ballista cluster lost an executor while this query ran, twice; \
                              its answer could not be trusted, so there is none ({e})"
                         )));
@@ -319,7 +336,7 @@ impl Engine {
                         "marmot: an executor was lost mid-query; running the query again on the executors left"
                     );
                 }
-                Err(e) => return Err(EngineError::from_df(e)),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -474,5 +491,40 @@ mod tests {
             let e = EngineKind::parse(bad).expect_err(bad);
             assert!(e.to_string().contains(bad.trim_end_matches('/')), "{e}");
         }
+    }
+
+    #[test]
+    fn failures_are_told_apart_by_variant() {
+        use datafusion::error::DataFusionError as D;
+        // What Ballista's client makes of a job its scheduler cancelled, as it arrives and
+        // under added context.
+        let cancelled = || D::Execution("Job 3XyZ failed: Cancelled".into());
+        assert!(matches!(
+            EngineError::from_df(cancelled()),
+            EngineError::ClusterJobCancelled(_)
+        ));
+        assert!(matches!(
+            EngineError::from_df(cancelled().context("collecting")),
+            EngineError::ClusterJobCancelled(_)
+        ));
+        // Another job failure, or the word in a user's own error, is not a cancellation.
+        for other in [
+            D::Execution("Job 3XyZ failed: division by zero".into()),
+            D::Execution("Cancelled".into()),
+        ] {
+            assert!(matches!(
+                EngineError::from_df(other),
+                EngineError::Execution(_)
+            ));
+        }
+        let exhausted = D::ResourcesExhausted("Failed to allocate 1 MiB".into());
+        assert!(matches!(
+            EngineError::from_df(exhausted.context("sorting")),
+            EngineError::ResourcesExhausted(_)
+        ));
+        assert!(matches!(
+            EngineError::from_df(D::Plan("no table x".into())),
+            EngineError::Query(_)
+        ));
     }
 }

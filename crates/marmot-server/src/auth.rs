@@ -34,17 +34,44 @@ pub enum Role {
     Admin,
 }
 
+/// What can go wrong with roles and the tokens file.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// A role name that is not one of the four.
+    #[error("unknown role '{0}' (roles: viewer, partner, analyst, admin)")]
+    UnknownRole(String),
+    /// A partner token must say which partner it belongs to.
+    #[error("a partner token needs --org (the partner its uploads belong to)")]
+    PartnerWithoutOrg,
+    /// The tokens file could not be read, parsed or written.
+    #[error("tokens file {path}: {reason}")]
+    File {
+        /// The file (or its directory, or the temporary file written beside it).
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Another thread panicked while holding the token cache.
+    #[error("the token cache is poisoned")]
+    Poisoned,
+}
+
+fn file_error(path: &Path, reason: impl std::fmt::Display) -> AuthError {
+    AuthError::File {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
 impl Role {
     /// Parses `viewer|partner|analyst|admin`.
-    pub fn parse(s: &str) -> Result<Role, String> {
+    pub fn parse(s: &str) -> Result<Role, AuthError> {
         match s {
             "viewer" => Ok(Role::Viewer),
             "partner" => Ok(Role::Partner),
             "analyst" => Ok(Role::Analyst),
             "admin" => Ok(Role::Admin),
-            _ => Err(format!(
-                "unknown role '{s}' (roles: viewer, partner, analyst, admin)"
-            )),
+            _ => Err(AuthError::UnknownRole(s.to_string())),
         }
     }
 
@@ -178,22 +205,22 @@ impl TokenStore {
         &self.path
     }
 
-    fn read(path: &Path) -> Result<Vec<TokenRecord>, String> {
+    fn read(path: &Path) -> Result<Vec<TokenRecord>, AuthError> {
         match std::fs::read_to_string(path) {
             Ok(text) => toml::from_str::<TokenFile>(&text)
                 .map(|f| f.tokens)
-                .map_err(|e| format!("{}: {e}", path.display())),
+                .map_err(|e| file_error(path, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Err(e) => Err(file_error(path, e)),
         }
     }
 
     /// The caller a bearer token stands for; `None` when no token matches.
-    pub fn lookup(&self, token: &str) -> Result<Option<Caller>, String> {
+    pub fn lookup(&self, token: &str) -> Result<Option<Caller>, AuthError> {
         let mtime = std::fs::metadata(&self.path)
             .and_then(|m| m.modified())
             .ok();
-        let mut cache = self.cache.lock().map_err(|_| "token cache poisoned")?;
+        let mut cache = self.cache.lock().map_err(|_| AuthError::Poisoned)?;
         if cache.0 != mtime || mtime.is_none() {
             cache.1 = Self::read(&self.path)?;
             cache.0 = mtime;
@@ -219,29 +246,29 @@ impl TokenStore {
         role: Role,
         org: Option<String>,
         name: &str,
-    ) -> Result<(String, TokenRecord), String> {
+    ) -> Result<(String, TokenRecord), AuthError> {
         if role == Role::Partner && org.is_none() {
-            return Err("a partner token needs --org (the partner its uploads belong to)".into());
+            return Err(AuthError::PartnerWithoutOrg);
         }
         let (token, record) = mint(role, org, name);
         let mut file = TokenFile {
             tokens: Self::read(&self.path)?,
         };
         file.tokens.push(record.clone());
-        let text = toml::to_string(&file).map_err(|e| e.to_string())?;
+        let text = toml::to_string(&file).map_err(|e| file_error(&self.path, e))?;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
         }
         // Write then rename, so a reader never sees half a file.
         let tmp = self.path.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::write(&tmp, text).map_err(|e| file_error(&tmp, e))?;
         restrict_permissions(&tmp);
-        std::fs::rename(&tmp, &self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| file_error(&self.path, e))?;
         Ok((token, record))
     }
 
     /// Every record (for `marmot tokens list`).
-    pub fn records(&self) -> Result<Vec<TokenRecord>, String> {
+    pub fn records(&self) -> Result<Vec<TokenRecord>, AuthError> {
         Self::read(&self.path)
     }
 }
@@ -283,9 +310,15 @@ mod tests {
     fn partner_needs_org_and_roles_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = TokenStore::new(dir.path().join("t.toml"));
-        assert!(store.add(Role::Partner, None, "").is_err());
+        assert!(matches!(
+            store.add(Role::Partner, None, ""),
+            Err(AuthError::PartnerWithoutOrg)
+        ));
         assert!(Role::Viewer < Role::Partner && Role::Partner < Role::Analyst);
         assert!(Role::Partner.suppressed() && !Role::Analyst.suppressed());
-        assert!(Role::parse("root").is_err());
+        assert!(matches!(
+            Role::parse("root"),
+            Err(AuthError::UnknownRole(_))
+        ));
     }
 }

@@ -131,9 +131,9 @@ impl From<EngineError> for ApiError {
             EngineError::Lake(e @ LakeError::File { .. }) => {
                 ApiError::bad("bad_file", e.to_string())
             }
-            EngineError::Execution(m) if m.contains("Resources exhausted") => ApiError::TooLarge(
-                format!("the query needs more memory than the server allows: {m}"),
-            ),
+            EngineError::ResourcesExhausted(m) => ApiError::TooLarge(format!(
+                "the query needs more memory than the server allows: {m}"
+            )),
             other => ApiError::Internal(other.to_string()),
         }
     }

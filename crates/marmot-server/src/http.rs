@@ -61,7 +61,7 @@ impl FromRequestParts<Shared> for Caller {
             Some(t) => state
                 .tokens
                 .lookup(&t)
-                .map_err(ApiError::Internal)?
+                .map_err(|e| ApiError::Internal(e.to_string()))?
                 .ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into())),
         }
     }

@@ -43,7 +43,7 @@ use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use auth::{Caller, Role, TokenStore};
+pub use auth::{AuthError, Caller, Role, TokenStore};
 pub use error::{ApiError, ApiResult};
 pub use state::{AppState, ServerConfig, Shared};
 

@@ -93,7 +93,10 @@ mod tests {
         let exact = crate::ci::exact_poisson_interval(500.0, ConfidenceLevel::P95).unwrap_or(nan);
         let phe = phe.unwrap_or(nan);
         assert!((ft.lower - exact.lower).abs() < 1e-9 && (ft.upper - exact.upper).abs() < 1e-9);
-        assert!(ft.lower != phe.lower, "Byar's {phe:?} differs from exact {ft:?} at 500 events");
+        assert!(
+            ft.lower != phe.lower,
+            "Byar's {phe:?} differs from exact {ft:?} at 500 events"
+        );
     }
 
     #[test]

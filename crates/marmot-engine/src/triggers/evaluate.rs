@@ -191,10 +191,30 @@ fn take_usize(p: &mut Vec<(String, String)>, name: &str, default: usize) -> Resu
     }
 }
 
+/// A signal's `[params.*]` table that its method cannot run with.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("signal {signal}: {method}: {reason}")]
+pub struct SignalParamsError {
+    /// The signal's id.
+    pub signal: String,
+    /// The method (`farrington-flexible`, `baseline`, ...).
+    pub method: &'static str,
+    /// What is wrong with its parameters.
+    pub reason: String,
+}
+
+fn setup_of(sig: &SignalDef, m: SignalMethod) -> Result<Setup, SignalParamsError> {
+    method_setup(sig, m).map_err(|reason| SignalParamsError {
+        signal: sig.id.clone(),
+        method: m.name(),
+        reason,
+    })
+}
+
 /// Checks a signal's method parameters (so a bad `[params.*]` table fails before any work).
-pub fn check_params(sig: &SignalDef) -> Result<(), String> {
+pub fn check_params(sig: &SignalDef) -> Result<(), SignalParamsError> {
     for m in &sig.methods {
-        method_setup(sig, *m).map_err(|e| format!("signal {}: {}: {e}", sig.id, m.name()))?;
+        setup_of(sig, *m)?;
     }
     Ok(())
 }
@@ -561,13 +581,12 @@ pub fn evaluate(
     data: &WeeklyData,
     range: Range<usize>,
     provisional_from: usize,
-) -> Result<Vec<Evaluation>, String> {
+) -> Result<Vec<Evaluation>, SignalParamsError> {
     let setups: Vec<(SignalMethod, Setup)> = sig
         .methods
         .iter()
-        .map(|m| method_setup(sig, *m).map(|s| (*m, s)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("signal {}: {e}", sig.id))?;
+        .map(|m| setup_of(sig, *m).map(|s| (*m, s)))
+        .collect::<Result<_, _>>()?;
     let range = range.start.min(data.weeks.len())..range.end.min(data.weeks.len());
     let keep: Vec<&AreaSeries> = data
         .series
@@ -829,6 +848,7 @@ mod tests {
             "up",
         );
         let e = check_params(&sig).expect_err("unknown parameter");
-        assert!(e.contains("signal t") && e.contains("magic"), "{e}");
+        assert_eq!((e.signal.as_str(), e.method), ("t", "farrington-flexible"));
+        assert!(e.reason.contains("magic"), "{e}");
     }
 }

@@ -86,7 +86,7 @@ pub fn load_signals(dir: Option<&std::path::Path>) -> Result<Vec<SignalDef>, Eng
     }
     .map_err(|e| EngineError::Query(e.to_string()))?;
     for s in &signals {
-        evaluate::check_params(s).map_err(EngineError::Query)?;
+        evaluate::check_params(s).map_err(|e| EngineError::Query(e.to_string()))?;
     }
     Ok(signals)
 }
@@ -316,7 +316,7 @@ pub async fn evaluate_signal(
     })
     .await
     .map_err(|e| EngineError::Execution(format!("trigger worker: {e}")))?;
-    let mut evals = evals.map_err(EngineError::Query)?;
+    let mut evals = evals.map_err(|e| EngineError::Query(e.to_string()))?;
     for e in &mut evals {
         e.data_version.clone_from(&dv);
     }

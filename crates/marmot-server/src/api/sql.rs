@@ -117,10 +117,7 @@ pub async fn run_query(state: &Shared, sql: &str) -> ApiResult<QueryOutput> {
             .execute_logical_plan(guarded.plan)
             .await
             .map_err(|e| ApiError::bad("bad_query", e.to_string()))?;
-        let mut stream = df
-            .execute_stream()
-            .await
-            .map_err(|e| ApiError::from(marmot_engine::EngineError::Execution(e.to_string())))?;
+        let mut stream = df.execute_stream().await.map_err(query_failure)?;
         let mut out = Vec::new();
         let mut rows = 0usize;
         let mut truncated = false;

@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::Result;
 use arrow::array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray};
 use clap::{Subcommand, ValueEnum};
 use marmot_engine::triggers::{self, ListedTrigger, RunOptions};
-use marmot_lake::{Lake, LakeError};
+use marmot_lake::LakeError;
 use marmot_model::{Level, SignalDef};
 
-use crate::{Bar, SqlFormat, print_batches};
+use crate::error::{CliResult, Exit};
+use crate::settings::{Ctx, open_engine};
+use crate::ui::{Bar, SqlFormat, print_batches};
 
 #[derive(Subcommand)]
 pub enum TriggersAction {
@@ -86,7 +87,7 @@ pub enum TextOrJson {
     Json,
 }
 
-fn find<'a>(all: &'a [SignalDef], id: &str) -> Result<&'a SignalDef> {
+fn find<'a>(all: &'a [SignalDef], id: &str) -> CliResult<&'a SignalDef> {
     all.iter().find(|s| s.id == id).ok_or_else(|| {
         LakeError::Config(format!(
             "unknown signal '{id}' (see `marmot triggers signals`; known: {})",
@@ -99,16 +100,13 @@ fn find<'a>(all: &'a [SignalDef], id: &str) -> Result<&'a SignalDef> {
     })
 }
 
-fn week(s: &str) -> Result<chrono::NaiveDate> {
+fn week(s: &str) -> CliResult<chrono::NaiveDate> {
     triggers::parse_week(s).map_err(|e| LakeError::Config(e.to_string()).into())
 }
 
-pub async fn run(
-    lake: &Lake,
-    queries: Option<&std::path::Path>,
-    action: TriggersAction,
-) -> Result<()> {
-    let signals = triggers::load_signals(queries)?;
+/// Runs `marmot triggers`; `signals` needs no lake.
+pub async fn run(ctx: &Ctx, action: TriggersAction) -> CliResult {
+    let signals = triggers::load_signals(ctx.queries())?;
     match action {
         TriggersAction::Signals => {
             for s in &signals {
@@ -157,7 +155,8 @@ pub async fn run(
                 weeks,
                 only: signal,
             };
-            let engine = crate::open_engine(lake, &BTreeMap::new()).await?;
+            let lake = &ctx.open_lake().await?;
+            let engine = open_engine(lake, &BTreeMap::new()).await?;
             let started = std::time::Instant::now();
             let report = triggers::run(&engine, lake, &signals, &opts, &Bar::new()).await?;
             match format {
@@ -199,6 +198,7 @@ pub async fn run(
             format,
         } => {
             let wk = w.as_deref().map(week).transpose()?;
+            let lake = &ctx.open_lake().await?;
             let (label, mut rows) = triggers::list(lake, wk).await?;
             if active {
                 rows.retain(|t| t.status != "closed");
@@ -230,6 +230,7 @@ pub async fn run(
             let by = by
                 .or_else(|| std::env::var("USER").ok())
                 .unwrap_or_else(|| "unknown".into());
+            let lake = &ctx.open_lake().await?;
             let v = triggers::acknowledge(lake, &trigger_id, &by, &note).await?;
             println!("acknowledged {trigger_id} by {by} (acks version {v})");
         }
@@ -240,7 +241,8 @@ pub async fn run(
             format,
         } => {
             let sig = find(&signals, &signal)?;
-            let engine = crate::open_engine(lake, &BTreeMap::new()).await?;
+            let lake = &ctx.open_lake().await?;
+            let engine = open_engine(lake, &BTreeMap::new()).await?;
             let (report, _) = triggers::backtest(&engine, lake, sig, from, to).await?;
             match format {
                 TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -248,10 +250,10 @@ pub async fn run(
             }
         }
     }
-    Ok(())
+    Ok(Exit::Ok)
 }
 
-fn list_batch(rows: &[ListedTrigger]) -> Result<RecordBatch> {
+fn list_batch(rows: &[ListedTrigger]) -> CliResult<RecordBatch> {
     let s = |f: &dyn Fn(&ListedTrigger) -> String| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
     };

@@ -1,10 +1,14 @@
-//! `marmot serve`, `marmot tokens`, `marmot report`: wiring for `marmot-server`.
+//! `marmot serve`, `marmot tokens`, `marmot report`: wiring for `marmot-server`. The server
+//! opens the lake itself; `tokens` needs none.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use marmot_server::{AppState, Role, ServerConfig, TokenStore};
+
+use crate::error::{CliResult, Exit};
+use crate::settings::{Ctx, lake_options};
 
 /// Options of the server shared by `serve` and `demo`.
 #[derive(Args, Clone, Debug)]
@@ -85,10 +89,7 @@ impl ServeArgs {
         c.disclosure_threshold = self.disclosure_threshold;
         c.max_body = self.max_upload_mib << 20;
         c.reload_every = std::time::Duration::from_secs(self.reload_secs.max(1));
-        c.engine = crate::ENGINE
-            .get()
-            .map(|o| o.engine.clone())
-            .unwrap_or_default();
+        c.engine = crate::settings::engine_options().engine;
         c
     }
 }
@@ -118,11 +119,28 @@ pub fn init_logging_with(json: bool, default: &str) {
 }
 
 /// Serves until stopped. `banner` prints what to open once the socket listens.
-pub async fn serve(config: ServerConfig, banner: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
+pub async fn serve(
+    config: ServerConfig,
+    banner: impl FnOnce(std::net::SocketAddr),
+) -> CliResult<()> {
     let lake = config.lake.clone();
     marmot_server::serve(config, banner)
         .await
-        .map_err(|e| anyhow!("serving the lake at {lake}: {e}"))
+        .with_context(|| format!("serving the lake at {lake}"))?;
+    Ok(())
+}
+
+/// `marmot serve`.
+pub async fn run(ctx: &Ctx, args: ServeArgs) -> CliResult {
+    init_logging(args.log_json);
+    let config = args.config(&ctx.lake, ctx.queries.clone(), lake_options());
+    serve(config, |addr| {
+        println!("marmot serving {} at http://{addr}/", ctx.lake);
+        println!("  API:        http://{addr}/api/v1/indicators   (OpenAPI: /api/v1/openapi.json)");
+        println!("  dashboards: http://{addr}/dashboards");
+    })
+    .await?;
+    Ok(Exit::Ok)
 }
 
 /// `marmot tokens ...`.
@@ -151,8 +169,8 @@ pub enum TokensAction {
     },
 }
 
-/// Runs `marmot tokens`.
-pub fn tokens(action: TokensAction) -> Result<()> {
+/// Runs `marmot tokens` (no lake needed).
+pub fn tokens(action: TokensAction) -> CliResult {
     match action {
         TokensAction::Add {
             role,
@@ -160,10 +178,10 @@ pub fn tokens(action: TokensAction) -> Result<()> {
             name,
             tokens,
         } => {
-            let role = Role::parse(&role).map_err(|e| anyhow!(e))?;
+            let role = Role::parse(&role)?;
             let store =
                 TokenStore::new(tokens.unwrap_or_else(marmot_server::state::default_tokens_path));
-            let (token, rec) = store.add(role, org, &name).map_err(|e| anyhow!(e))?;
+            let (token, rec) = store.add(role, org, &name)?;
             eprintln!(
                 "token {} ({}{}) added to {}; it is shown once, keep it safe:",
                 rec.id,
@@ -175,12 +193,19 @@ pub fn tokens(action: TokensAction) -> Result<()> {
                 store.path().display()
             );
             println!("{token}");
-            Ok(())
+            Ok(Exit::Ok)
         }
         TokensAction::List { tokens } => {
             let store =
                 TokenStore::new(tokens.unwrap_or_else(marmot_server::state::default_tokens_path));
-            for r in store.records().map_err(|e| anyhow!(e))? {
+            let records = store.records()?;
+            if records.is_empty() {
+                println!(
+                    "no tokens in {} (make one with `marmot tokens add --role ROLE`)",
+                    store.path().display()
+                );
+            }
+            for r in records {
                 println!(
                     "{}  {:<8} {:<16} {}  {}",
                     r.id,
@@ -190,41 +215,65 @@ pub fn tokens(action: TokensAction) -> Result<()> {
                     r.name
                 );
             }
-            Ok(())
+            Ok(Exit::Ok)
         }
     }
 }
 
-/// Runs `marmot report`: the weekly SOC report as HTML, optionally from pinned versions.
-pub async fn report(
-    config: ServerConfig,
-    week: &str,
-    versions: Option<&str>,
+/// `marmot report`.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// ISO week, e.g. 2020-W42.
+    #[arg(long)]
+    week: String,
+    /// Make it from these table versions (`name@version;...`, as a report names them).
+    #[arg(long)]
+    versions: Option<String>,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
     output: Option<PathBuf>,
-) -> Result<()> {
-    let pins = match versions {
-        Some(v) => marmot_server::state::parse_versions(v).map_err(|e| anyhow!("{e}"))?,
+}
+
+/// Runs `marmot report`: the weekly SOC report as HTML, optionally from pinned versions.
+pub async fn report(ctx: &Ctx, args: ReportArgs) -> CliResult {
+    let config = ServeArgs::defaults().config(&ctx.lake, ctx.queries.clone(), lake_options());
+    let week = args.week.as_str();
+    let pins = match &args.versions {
+        Some(v) => marmot_server::state::parse_versions(v)?,
         None => Default::default(),
     };
-    let state = std::sync::Arc::new(
-        AppState::pinned(config, &pins)
-            .await
-            .map_err(|e| anyhow!("{e}"))?,
-    );
+    let state = std::sync::Arc::new(AppState::pinned(config, &pins).await?);
     let caller = marmot_server::Caller {
         role: Role::Analyst,
         id: "cli".into(),
         org: None,
     };
-    let html = marmot_server::report::weekly(&state, &caller, week)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    match output {
+    let html = marmot_server::report::weekly(&state, &caller, week).await?;
+    match args.output {
         Some(p) => {
             std::fs::write(&p, html).with_context(|| format!("writing {}", p.display()))?;
             eprintln!("report for {week} written to {}", p.display());
         }
         None => print!("{html}"),
     }
-    Ok(())
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_and_its_uploads_cube_refresh_use_the_engine_of_the_flags() {
+        crate::settings::resolve(None, Some("ballista://127.0.0.1:50050".into()), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let config = ServeArgs::defaults().config("./lake", None, Default::default());
+        // ServerConfig::engine is what every snapshot and every upload's cube refresh opens.
+        assert_eq!(
+            config.engine,
+            marmot_engine::EngineKind::Ballista {
+                scheduler: "127.0.0.1:50050".into()
+            }
+        );
+    }
 }
