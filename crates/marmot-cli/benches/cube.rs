@@ -70,28 +70,33 @@ fn main() {
         &[],
     );
 
+    let mut r = common::report::Report::new("cube");
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    println!(
+    r.line(format!(
         "\ncube benchmark: demo scale {scale} ({rows} admission rows), {} indicators, {cores} cores",
         ids.len()
-    );
-    println!("| engine | what | seconds | peak RSS (MiB) |");
-    println!("|---|---|---:|---:|");
-    println!(
+    ));
+    r.line("| engine | what | seconds | peak RSS (MiB) |");
+    r.line("|---|---|---:|---:|");
+    r.line(format!(
         "| marmot | full cube: numerators, roll-ups, denominators, CIs, breakdowns, comparisons, written to Delta | {:.1} | {:.0} |",
         m.0, m.1
-    );
+    ));
     match d {
         Some(d) => {
-            println!("| duckdb | numerator SQL only | {:.1} | {:.0} |", d.0, d.1);
-            println!(
+            r.line(format!(
+                "| duckdb | numerator SQL only | {:.1} | {:.0} |",
+                d.0, d.1
+            ));
+            r.line(format!(
                 "\nratio marmot / duckdb: {:.2}x time, {:.2}x peak memory (target: time <= 2x, memory < 4 GiB)",
                 m.0 / d.0,
                 m.1 / d.1
-            );
+            ));
         }
-        None => println!("\nduckdb not available (pip install duckdb): no ratio"),
+        None => r.line("\nduckdb not available (pip install duckdb): no ratio"),
     }
+    r.finish();
 }

@@ -13,12 +13,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 const MEASURE: &str = r#"
 import resource, subprocess, sys, time
 t = time.perf_counter()
 r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 dt = time.perf_counter() - t
-if r.returncode not in (0, 3):
+if r.returncode != 0:
     sys.stderr.write(r.stderr.decode())
     sys.exit(r.returncode)
 print(f"{dt} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
@@ -27,6 +29,11 @@ print(f"{dt} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
 const DUCKDB: &str = r#"
 import duckdb, sys
 duckdb.sql(f"COPY (SELECT * FROM read_csv('{sys.argv[1]}', header=true)) TO '{sys.argv[2]}' (FORMAT parquet, COMPRESSION zstd)")
+"#;
+
+const DUCKDB_COUNT: &str = r#"
+import duckdb, sys
+print(duckdb.sql(f"SELECT count(*) FROM read_parquet('{sys.argv[1]}')").fetchall()[0][0])
 "#;
 
 struct Measured {
@@ -161,42 +168,73 @@ fn main() {
         &key,
     )
     .expect("marmot ingest");
+    // Every row written must be in the table: a bench that quarantined rows (exit 3, refused
+    // above) or lost some would be measuring something else.
+    let counted = Command::new(marmot)
+        .envs(key)
+        .args(["--lake", &lake_s, "sql", "--format", "csv"])
+        .arg("SELECT count(*) AS n FROM admissions")
+        .output()
+        .expect("marmot sql");
+    let accepted: u64 = String::from_utf8_lossy(&counted.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a row count");
+    assert_eq!(accepted, rows, "marmot accepted every row written");
     let out = work.join("duckdb.parquet");
     eprintln!("copying with duckdb ...");
     let d = measure(
         &["python3", "-c", DUCKDB, &csv_s, &out.display().to_string()],
         &[],
     );
+    if d.is_some() {
+        let n = Command::new("python3")
+            .arg("-c")
+            .arg(DUCKDB_COUNT)
+            .arg(&out)
+            .output()
+            .expect("python3");
+        let n: u64 = String::from_utf8_lossy(&n.stdout)
+            .trim()
+            .parse()
+            .expect("duckdb's row count");
+        assert_eq!(n, rows, "duckdb wrote every row");
+    }
 
+    let mut r = common::report::Report::new("ingest");
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    println!("\ningest benchmark: {rows} admissions rows, {mb:.0} MB CSV, {cores} cores");
-    println!("| engine | what | seconds | rows/s | MB/s | peak RSS (MiB) |");
-    println!("|---|---|---:|---:|---:|---:|");
-    let line = |name: &str, what: &str, r: &Measured| {
-        println!(
+    r.line(format!(
+        "\ningest benchmark: {rows} admissions rows ({accepted} accepted, 0 quarantined), {mb:.0} MB CSV, {cores} cores"
+    ));
+    r.line("| engine | what | seconds | rows/s | MB/s | peak RSS (MiB) |");
+    r.line("|---|---|---:|---:|---:|---:|");
+    let row = |name: &str, what: &str, x: &Measured| {
+        format!(
             "| {name} | {what} | {:.1} | {:.0} | {:.0} | {:.0} |",
-            r.seconds,
-            rows as f64 / r.seconds,
-            mb / r.seconds,
-            r.peak_mib
+            x.seconds,
+            rows as f64 / x.seconds,
+            mb / x.seconds,
+            x.peak_mib
         )
     };
-    line(
+    r.line(row(
         "marmot",
         "validate every row, pseudonymise, Parquet + Delta commit, raw copy",
         &m,
-    );
+    ));
     match d {
         Some(d) => {
-            line("duckdb", "read CSV, write Parquet (no validation)", &d);
-            println!(
+            r.line(row("duckdb", "read CSV, write Parquet (no validation)", &d));
+            r.line(format!(
                 "\nratio marmot / duckdb: {:.2}x time, {:.2}x peak memory (target: time <= 1.5x)",
                 m.seconds / d.seconds,
                 m.peak_mib / d.peak_mib
-            );
+            ));
         }
-        None => println!("\nduckdb not available (pip install duckdb): no ratio"),
+        None => r.line("\nduckdb not available (pip install duckdb): no ratio"),
     }
+    r.finish();
 }

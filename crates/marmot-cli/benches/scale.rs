@@ -9,7 +9,7 @@
 //! Parquet by quarter, Delta commit; DuckDB's peer rewrites the admissions Parquet), the full
 //! cube from scratch, one ward-level query, one trigger evaluation over every signal and area.
 //! Reports seconds, peak RSS (for Ballista: scheduler + executors + client), rows/s and ratios,
-//! and writes the tables to `$MARMOT_BENCH_DIR/scale-results.md` (copied into BENCHMARKS.md).
+//! and writes the tables to `benches/results/scale.md` (quoted by BENCHMARKS.md).
 //!
 //! `MARMOT_BENCH_SIZES` (admission rows, comma-separated; default `10000000,100000000`),
 //! `MARMOT_BENCH_MEMORY` (default `8GiB`), `MARMOT_BENCH_DIR` (default `$TMPDIR/marmot-bench`),
@@ -251,7 +251,7 @@ fn main() {
             .lines()
             .nth(1)
             .and_then(|l| l.trim().parse().ok())
-            .unwrap_or(0);
+            .expect("the lake's admission row count");
         // DuckDB's nearest peer to an ingest: rewrite the admissions rows as Parquet.
         let copy = work.join("duckdb-admissions.parquet");
         let ingest_duck = duckdb_step(
@@ -400,8 +400,7 @@ fn main() {
             }
         }
     }
-    println!("\n{md}");
-    let out = work.join("scale-results.md");
-    std::fs::write(&out, &md).expect("write results");
-    eprintln!("written to {}", out.display());
+    let mut r = common::report::Report::new("scale");
+    r.line(md.trim_end());
+    r.finish();
 }

@@ -79,41 +79,43 @@ fn main() {
         ],
         &[],
     );
+    let mut r = common::report::Report::new("triggers");
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let (n, s) = counts.split_once(',').unwrap_or(("?", "?"));
-    println!(
+    r.line(format!(
         "\ntrigger benchmark: demo scale {scale}, {} signals, {s} area/stratum series, {cores} cores; the backfill wrote {n} evaluations",
         queries.len()
-    );
-    println!("| engine | what | seconds | peak RSS (MiB) |");
-    println!("|---|---|---:|---:|");
-    println!(
+    ));
+    r.line("| engine | what | seconds | peak RSS (MiB) |");
+    r.line("|---|---|---:|---:|");
+    r.line(format!(
         "| marmot | weekly run: 1 week x all signals x all series, every method, lifecycle, written to Delta | {:.1} | {:.0} |",
         weekly.0, weekly.1
-    );
-    println!(
+    ));
+    r.line(format!(
         "| marmot | backfill: 260 weeks x all signals x all series | {:.1} | {:.0} |",
         backfill.0, backfill.1
-    );
+    ));
     match d {
         Some(d) => {
-            println!(
+            r.line(format!(
                 "| duckdb | weekly counts per LSOA only (no detection) | {:.1} | {:.0} |",
                 d.0, d.1
-            );
-            println!(
+            ));
+            r.line(format!(
                 "\nratio marmot weekly run / duckdb counts: {:.2}x time, {:.2}x peak memory",
                 weekly.0 / d.0,
                 weekly.1 / d.1
-            );
+            ));
         }
-        None => println!("\nduckdb not available (pip install duckdb): no ratio"),
+        None => r.line("\nduckdb not available (pip install duckdb): no ratio"),
     }
-    println!(
+    r.line(format!(
         "target (issue #4): under 5 s for the demo place: weekly run {}, 260-week backfill {}",
         if weekly.0 < 5.0 { "met" } else { "NOT met" },
         if backfill.0 < 5.0 { "met" } else { "NOT met" }
-    );
+    ));
+    r.finish();
 }

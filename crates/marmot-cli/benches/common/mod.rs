@@ -2,6 +2,8 @@
 //! process with its peak RSS, generating the lake once, and DuckDB's view of the lake.
 #![allow(dead_code)]
 
+pub mod report;
+
 use std::path::Path;
 use std::process::Command;
 
