@@ -92,7 +92,7 @@ fn every_indicator_and_trigger_signal_gives_identical_numbers_on_a_ballista_clus
     let q = "SELECT g.ward_code, count(*) AS n, \
              round(wilson_lower(count(*), 5000, 95), 9) AS lo, \
              round(rate_upper(count(*), 5000, 95, 100000), 6) AS hi \
-             FROM admissions a JOIN geography g USING (lsoa11cd) GROUP BY 1 ORDER BY 1";
+             FROM admissions a JOIN geography g USING (lsoa_code) GROUP BY 1 ORDER BY 1";
     let here = dump(local, None, q);
     assert!(here.lines().count() > 10, "{here}");
     assert_eq!(dump(local, Some(&cluster.engine), q), here);
@@ -105,7 +105,7 @@ fn killing_an_executor_mid_query_gives_a_clear_error_or_the_right_answer() {
     // Long enough (a join task of ~10 s) that the loss is noticed while the survivor is still
     // running its half: the case in which Ballista 55 lost track of the survivor's slot.
     let q = "SELECT a.sex, count(*) AS n FROM admissions a JOIN admissions b \
-             ON a.lsoa11cd = b.lsoa11cd AND a.primary_diagnosis = b.primary_diagnosis \
+             ON a.lsoa_code = b.lsoa_code AND a.primary_diagnosis = b.primary_diagnosis \
              AND a.sex = b.sex WHERE b.admission_date >= DATE '2016-01-01' \
              GROUP BY 1 ORDER BY 1";
     let expected = dump(lake, None, q);
@@ -156,7 +156,7 @@ fn the_full_cube_completes_within_a_small_memory_budget_and_a_tiny_one_fails_cle
         "--memory-limit",
         "64KiB",
         "sql",
-        "SELECT count(*) FROM (SELECT a.lsoa11cd FROM admissions a \
+        "SELECT count(*) FROM (SELECT a.lsoa_code FROM admissions a \
          JOIN admissions b USING (spell_id))",
     ]));
     assert_eq!(code, 1, "{err}");
@@ -184,7 +184,7 @@ fn curated_tables_are_laid_out_by_quarter_and_a_quarters_query_reads_one_file() 
     // The plan's metrics: the Delta scan opens the one file of 2019 Q2 out of all of them.
     let rows = sql(
         lake,
-        "EXPLAIN ANALYZE SELECT count(*) FROM admissions a JOIN geography g USING (lsoa11cd) \
+        "EXPLAIN ANALYZE SELECT count(*) FROM admissions a JOIN geography g USING (lsoa_code) \
          WHERE g.locality = 'Hackney' \
          AND a.admission_date BETWEEN DATE '2019-04-01' AND DATE '2019-06-30'",
     );

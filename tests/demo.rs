@@ -7,7 +7,7 @@ mod common;
 use common::*;
 
 /// Local IMD quintile of each LSOA (1 = most deprived fifth of the place's LSOAs).
-const QUINTILES: &str = "SELECT lsoa11cd, ntile(5) OVER (ORDER BY imd_rank) AS q FROM imd2019 JOIN geography USING (lsoa11cd)";
+const QUINTILES: &str = "SELECT lsoa_code, ntile(5) OVER (ORDER BY imd_rank) AS q FROM imd2025 JOIN geography USING (lsoa_code)";
 
 fn ratio(a: f64, b: f64) -> f64 {
     assert!(b > 0.0, "denominator 0");
@@ -39,6 +39,7 @@ fn planted_signals_are_written_to_the_lake() {
         "police-da-lockdown-fall",
         "police-da-rebound",
         "gp-remote-shift",
+        "covid-ethnic-gradient",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -101,9 +102,9 @@ fn deprivation_gradient_is_about_twofold() {
             sql_f64(
                 lake,
                 &format!(
-                    "WITH q AS ({QUINTILES}), p AS (SELECT lsoa11cd, sum(population) AS pop FROM population WHERE year = 2019 GROUP BY 1), \
-                 e AS (SELECT lsoa11cd, count(*) AS n FROM {table} WHERE {filter} GROUP BY 1) \
-                 SELECT sum(e.n) * 1.0 / sum(p.pop) FROM q JOIN p USING (lsoa11cd) JOIN e USING (lsoa11cd) WHERE q.q = {quintile}"
+                    "WITH q AS ({QUINTILES}), p AS (SELECT lsoa_code, sum(population) AS pop FROM population WHERE year = 2019 GROUP BY 1), \
+                 e AS (SELECT lsoa_code, count(*) AS n FROM {table} WHERE {filter} GROUP BY 1) \
+                 SELECT sum(e.n) * 1.0 / sum(p.pop) FROM q JOIN p USING (lsoa_code) JOIN e USING (lsoa_code) WHERE q.q = {quintile}"
                 ),
             )
         };
@@ -233,9 +234,9 @@ fn covid_waves_and_second_peak_rising_first_in_deprived_areas() {
         sql_f64(
             lake,
             &format!(
-                "WITH q AS ({QUINTILES}), p AS (SELECT lsoa11cd, sum(population) AS pop FROM population WHERE year = 2019 GROUP BY 1), \
-             e AS (SELECT lsoa11cd, count(*) AS n FROM contact_tracing WHERE referral_date BETWEEN DATE '2020-10-01' AND DATE '2020-11-30' GROUP BY 1) \
-             SELECT sum(e.n) * 1.0 / sum(p.pop) FROM q JOIN p USING (lsoa11cd) JOIN e USING (lsoa11cd) WHERE q.q = {quintile}"
+                "WITH q AS ({QUINTILES}), p AS (SELECT lsoa_code, sum(population) AS pop FROM population WHERE year = 2019 GROUP BY 1), \
+             e AS (SELECT lsoa_code, count(*) AS n FROM contact_tracing WHERE referral_date BETWEEN DATE '2020-10-01' AND DATE '2020-11-30' GROUP BY 1) \
+             SELECT sum(e.n) * 1.0 / sum(p.pop) FROM q JOIN p USING (lsoa_code) JOIN e USING (lsoa_code) WHERE q.q = {quintile}"
             ),
         )
     };
@@ -243,6 +244,71 @@ fn covid_waves_and_second_peak_rising_first_in_deprived_areas() {
         ratio(q(1), q(5)) > 1.3,
         "Q1/Q5 in Oct-Nov 2020 = {}",
         q(1) / q(5)
+    );
+}
+
+/// The planted ethnic gradient in COVID-19 admissions, through the `ethnic_group` breakdown
+/// with Census 2021 denominators (crude rates: residents by group have no age detail).
+#[test]
+fn covid_admissions_by_ethnic_group_show_the_planted_gradient() {
+    let lake = demo_lake();
+    let out = ok(marmot(lake).args([
+        "indicator",
+        "covid_admissions",
+        "--level",
+        "place",
+        "--period",
+        "FY2020/21",
+        "--by",
+        "ethnic_group",
+        "--format",
+        "json",
+    ]));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(out.trim()).expect("json");
+    let get = |g: &str| {
+        rows.iter()
+            .find(|r| r["ethnic_group"] == g)
+            .unwrap_or_else(|| panic!("no {g} row in {out}"))
+    };
+    let rate = |g: &str| {
+        get(g)["value"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{g}: {out}"))
+    };
+    // Census 2021 usual residents of City of London and Hackney (TS021): 8,588 + 259,112.
+    let dens: f64 = ["Asian", "Black", "Mixed", "White", "Other"]
+        .iter()
+        .map(|g| get(g)["denominator"].as_f64().expect("denominator"))
+        .sum();
+    assert_eq!(
+        dens, 267_700.0,
+        "denominators are the place's Census 2021 residents"
+    );
+    // Planted: Black 2.5, Asian 2.0, Other 1.8, Mixed 1.5 times White within each LSOA; the
+    // groups also live in more or less deprived LSOAs, so the place-level ratios move a little.
+    for (g, planted) in [
+        ("Black", 2.5),
+        ("Asian", 2.0),
+        ("Other", 1.8),
+        ("Mixed", 1.5),
+    ] {
+        let r = rate(g) / rate("White");
+        assert!(
+            (planted * 0.75..planted * 1.35).contains(&r),
+            "{g}/White = {r:.2}, planted {planted}"
+        );
+    }
+    let ns = get("Not stated");
+    assert!(
+        ns["value"].is_null() && ns["numerator"].as_f64().unwrap_or(0.0) > 0.0,
+        "{ns}"
+    );
+    assert!(
+        get("Black")["method"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Census 2021"),
+        "each value says its denominator: {out}"
     );
 }
 
@@ -365,7 +431,7 @@ fn generation_is_deterministic_for_a_seed_and_another_place_is_configuration() {
                 "sql",
                 "--format",
                 "csv",
-                &format!("SELECT count(*), count(DISTINCT lsoa11cd) FROM {t}"),
+                &format!("SELECT count(*), count(DISTINCT lsoa_code) FROM {t}"),
             ]))
         })
         .collect::<Vec<_>>()
@@ -406,7 +472,11 @@ fn generation_is_deterministic_for_a_seed_and_another_place_is_configuration() {
         "--no-cube",
     ]));
     assert!(out.contains("Chorley"), "{out}");
-    assert_eq!(sql_f64(&lake, "SELECT count(*) FROM geography"), 66.0);
+    assert_eq!(
+        sql_f64(&lake, "SELECT count(*) FROM geography"),
+        70.0,
+        "LSOAs 2021"
+    );
     assert_eq!(
         sql_f64(
             &lake,
@@ -418,7 +488,7 @@ fn generation_is_deterministic_for_a_seed_and_another_place_is_configuration() {
     assert_eq!(
         sql_f64(
             &lake,
-            "SELECT count(*) FROM admissions a LEFT JOIN geography g USING (lsoa11cd) WHERE g.lad_code IS NULL OR g.lad_code <> 'E07000118'"
+            "SELECT count(*) FROM admissions a LEFT JOIN geography g USING (lsoa_code) WHERE g.lad_code IS NULL OR g.lad_code <> 'E07000118'"
         ),
         0.0
     );

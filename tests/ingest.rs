@@ -81,7 +81,7 @@ fn unique_col(_: &[String], ds: &str) -> Option<String> {
     c.columns.iter().find(|c| c.unique).map(|c| c.name.clone())
 }
 fn lsoa_col(_: &[String], _: &str) -> Option<String> {
-    Some("lsoa11cd".into())
+    Some("lsoa_code".into())
 }
 
 const CASES: &[Case] = &[
@@ -219,7 +219,7 @@ fn quarantine_keeps_rejected_rows_with_reasons_and_no_clear_identifiers() {
     let dir = fresh_lake();
     let lake = lake_path(&dir);
     let (h, mut rows) = template(&lake, "admissions", 4);
-    let lsoa = h.iter().position(|c| c == "lsoa11cd").expect("lsoa");
+    let lsoa = h.iter().position(|c| c == "lsoa_code").expect("lsoa");
     rows[1][lsoa] = "E01011950".into();
     let f = dir.path().join("a.csv");
     write_csv(&f, &h, &rows);
@@ -268,7 +268,7 @@ fn whole_file_problems_change_nothing() {
     let header_only = dir.path().join("header.csv");
     write_csv(&header_only, &h, &[]);
     let no_lsoa = dir.path().join("no_lsoa.csv");
-    let k = h.iter().position(|c| c == "lsoa11cd").expect("lsoa");
+    let k = h.iter().position(|c| c == "lsoa_code").expect("lsoa");
     let drop_col = |r: &Vec<String>| {
         r.iter()
             .enumerate()
@@ -292,7 +292,7 @@ fn whole_file_problems_change_nothing() {
     for (f, expect) in [
         (&empty, "the file is empty"),
         (&header_only, "no data rows"),
-        (&no_lsoa, "missing required column lsoa11cd"),
+        (&no_lsoa, "missing required column lsoa_code"),
         (&truncated, "not a readable Parquet file"),
         (&wrong_type, "column 'age' has type Boolean"),
         (&missing, "cannot open"),
@@ -590,7 +590,7 @@ fn identifiers_are_pseudonymised_and_stable_for_the_same_key() {
     // Nothing anywhere in the lake outside raw/ holds a clear identifier: tables, quarantine
     // (a rejected row carries its identifiers too), the cube, Delta logs with their statistics.
     let mut bad = rows.clone();
-    bad[0][h.iter().position(|c| c == "lsoa11cd").expect("col")] = "E01011950".into();
+    bad[0][h.iter().position(|c| c == "lsoa_code").expect("col")] = "E01011950".into();
     let g = dir.path().join("b.csv");
     write_csv(&g, &h, &bad[..1]);
     let (_, v) = ingest_json(&lake, "admissions", &g, &["--partner", "other"]);

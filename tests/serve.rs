@@ -192,6 +192,19 @@ fn areas_catalogue_values_trend_and_inequalities() {
         .map(|r| r["period"].as_str().unwrap())
         .collect();
     assert_eq!(labels, ["2019-Q1", "2019-Q2", "2019-Q3", "2019-Q4"]);
+    // A locality that is one local authority answers to its GSS code, and to its name.
+    let by_code = s
+        .get(Some("analyst"), "/api/v1/indicators/emergency_admissions/trend?area=E09000012&grain=quarter&from=2019-01-01&to=2019-12-31")
+        .json();
+    assert_eq!(by_code, trend, "area=E09000012 is area=Hackney");
+    assert!(
+        trend
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["area_code"] == "E09000012"),
+        "{trend}"
+    );
 
     let ineq = s
         .get(
@@ -1277,7 +1290,7 @@ fn ad_hoc_sql_is_read_only_aggregated_and_limited() {
     );
     let q = |sql: &str| s.post_json(Some("analyst"), "/api/v1/sql", &json!({"sql": sql}));
     let ok_q = q(
-        "SELECT g.locality, count(*) AS n, wilson_lower(count(*), 1000, 0.95) AS lo FROM admissions a JOIN geography g USING (lsoa11cd) GROUP BY 1 ORDER BY 1",
+        "SELECT g.locality, count(*) AS n, wilson_lower(count(*), 1000, 0.95) AS lo FROM admissions a JOIN geography g USING (lsoa_code) GROUP BY 1 ORDER BY 1",
     );
     assert_eq!(ok_q.status, 200, "{}", ok_q.text());
     let v = ok_q.json();
@@ -1290,7 +1303,7 @@ fn ad_hoc_sql_is_read_only_aggregated_and_limited() {
         "row_level_data"
     );
     assert_eq!(
-        q("SELECT lsoa11cd FROM cab WHERE 1 = 1").code(),
+        q("SELECT lsoa_code FROM cab WHERE 1 = 1").code(),
         "row_level_data"
     );
     assert_eq!(
@@ -1329,33 +1342,33 @@ fn ad_hoc_sql_is_read_only_aggregated_and_limited() {
     };
     for sql in [
         "SELECT *, count(*) AS n FROM admissions WHERE age > 95 GROUP BY ALL",
-        "SELECT CAST(admission_date AS VARCHAR) || CAST(age AS VARCHAR) || lsoa11cd AS k, count(*) AS n FROM admissions WHERE age > 90 GROUP BY 1",
-        "SELECT a.lsoa11cd, a.n, b.m FROM (SELECT lsoa11cd, count(*) AS n FROM admissions WHERE age > 95 GROUP BY 1) a \
-         JOIN (SELECT lsoa11cd, avg(age) AS m FROM admissions GROUP BY 1) b USING (lsoa11cd)",
-        "SELECT k, n FROM (SELECT lsoa11cd || sex AS k, count(*) AS n FROM admissions WHERE age > 90 GROUP BY 1) t",
-        "SELECT lsoa11cd AS k, count(*) AS n FROM admissions WHERE age > 95 GROUP BY 1 \
+        "SELECT CAST(admission_date AS VARCHAR) || CAST(age AS VARCHAR) || lsoa_code AS k, count(*) AS n FROM admissions WHERE age > 90 GROUP BY 1",
+        "SELECT a.lsoa_code, a.n, b.m FROM (SELECT lsoa_code, count(*) AS n FROM admissions WHERE age > 95 GROUP BY 1) a \
+         JOIN (SELECT lsoa_code, avg(age) AS m FROM admissions GROUP BY 1) b USING (lsoa_code)",
+        "SELECT k, n FROM (SELECT lsoa_code || sex AS k, count(*) AS n FROM admissions WHERE age > 90 GROUP BY 1) t",
+        "SELECT lsoa_code AS k, count(*) AS n FROM admissions WHERE age > 95 GROUP BY 1 \
          UNION ALL SELECT sex, count(*) FROM cab GROUP BY 1",
-        "SELECT lsoa11cd, age, sex, count(*) AS n FROM admissions WHERE age > 90 GROUP BY ALL HAVING count(*) = 1",
-        "SELECT a.lsoa11cd, count(*) AS n FROM admissions a JOIN population p USING (lsoa11cd) WHERE a.age > 95 GROUP BY 1",
+        "SELECT lsoa_code, age, sex, count(*) AS n FROM admissions WHERE age > 90 GROUP BY ALL HAVING count(*) = 1",
+        "SELECT a.lsoa_code, count(*) AS n FROM admissions a JOIN population p USING (lsoa_code) WHERE a.age > 95 GROUP BY 1",
     ] {
         let withheld = large_groups_only(sql).unwrap_or_else(|| panic!("{sql} refused"));
         assert!(withheld > 0, "{sql}: small groups are withheld and counted");
     }
     for sql in [
-        "SELECT lsoa11cd, age, row_number() OVER (PARTITION BY lsoa11cd ORDER BY age) AS n FROM admissions",
-        "SELECT lsoa11cd, max(CAST(admission_date AS VARCHAR) || CAST(age AS VARCHAR)) AS m FROM admissions GROUP BY 1",
+        "SELECT lsoa_code, age, row_number() OVER (PARTITION BY lsoa_code ORDER BY age) AS n FROM admissions",
+        "SELECT lsoa_code, max(CAST(admission_date AS VARCHAR) || CAST(age AS VARCHAR)) AS m FROM admissions GROUP BY 1",
         "SELECT min(age) AS m FROM admissions",
-        "SELECT lsoa11cd, count(*) AS n FROM admissions GROUP BY ROLLUP (lsoa11cd)",
-        "SELECT * FROM geography WHERE lsoa11cd IN (SELECT lsoa11cd FROM admissions WHERE age > 100)",
+        "SELECT lsoa_code, count(*) AS n FROM admissions GROUP BY ROLLUP (lsoa_code)",
+        "SELECT * FROM geography WHERE lsoa_code IN (SELECT lsoa_code FROM admissions WHERE age > 100)",
     ] {
         assert_eq!(fq(sql).code(), "row_level_data", "{sql}");
     }
     // DISTINCT is a GROUP BY over every column: only combinations of 8 or more records.
-    let d = fq("SELECT DISTINCT lsoa11cd, sex, age FROM admissions WHERE age > 90").json();
+    let d = fq("SELECT DISTINCT lsoa_code, sex, age FROM admissions WHERE age > 90").json();
     assert!(d["withheld_groups"].as_u64().unwrap() > 0, "{d}");
     let sizes: BTreeMap<String, f64> = common::sql(
         lake(),
-        "SELECT lsoa11cd || sex || CAST(age AS VARCHAR) AS k, count(*) AS n FROM admissions WHERE age > 90 GROUP BY 1",
+        "SELECT lsoa_code || sex || CAST(age AS VARCHAR) AS k, count(*) AS n FROM admissions WHERE age > 90 GROUP BY 1",
     )
     .iter()
     .map(|r| (r["k"].as_str().unwrap().to_string(), r["n"].as_f64().unwrap()))
@@ -1363,7 +1376,7 @@ fn ad_hoc_sql_is_read_only_aggregated_and_limited() {
     for row in d["rows"].as_array().unwrap() {
         let k = format!(
             "{}{}{}",
-            row["lsoa11cd"].as_str().unwrap(),
+            row["lsoa_code"].as_str().unwrap(),
             row["sex"].as_str().unwrap(),
             row["age"]
         );
@@ -1389,7 +1402,7 @@ fn ad_hoc_sql_is_read_only_aggregated_and_limited() {
     assert_eq!(lim["truncated"], true);
     // A heavy query runs out of time or memory, with a clear error, and the server lives on.
     let heavy = q(
-        "SELECT a.lsoa11cd, count(*) FROM population a CROSS JOIN population b \
+        "SELECT a.lsoa_code, count(*) FROM population a CROSS JOIN population b \
          CROSS JOIN population c GROUP BY 1 ORDER BY 2",
     );
     assert!(

@@ -224,7 +224,7 @@ fn a_ballista_cluster_reads_a_lake_on_s3_with_the_executors_settings() {
     write_csv(&file, &h, &rows);
     ok(marmot(&lake).args(["ingest", "admissions"]).arg(&file));
     let q = "SELECT g.ward_code, count(*) AS n FROM admissions a \
-             JOIN geography g USING (lsoa11cd) GROUP BY 1 ORDER BY 1";
+             JOIN geography g USING (lsoa_code) GROUP BY 1 ORDER BY 1";
     let local = ok(marmot(&lake).args(["sql", "--format", "csv", q]));
     let remote = ok(marmot(&lake).args(["--engine", &cluster.engine, "sql", "--format", "csv", q]));
     assert!(local.lines().count() > 1, "{local}");

@@ -112,9 +112,20 @@ fn backtest_finds_the_second_peak_in_the_most_deprived_quintile_first() {
 fn backtest_finds_the_lockdown_drop_in_high_risk_admissions() {
     let r = backtest(demo_lake(), "high_risk_non_covid_admissions");
     // A detection counts only alarms in the planted direction: here, drops.
+    // A planted fall of 25-30% on about 50 admissions a week is about two standard deviations
+    // a week: in the seed-42 demo in 2021 geography the first three lockdown weeks fell only
+    // 14% (44, 45, 42), within Poisson noise, and both methods alarm in the fourth week
+    // (2020-W16, 21 days; the whole six weeks fell 27%). The bound is three weeks here, and
+    // the alarm must fall inside the planted window.
+    let within_three_weeks = |d: i64, what: &str| {
+        assert!(
+            (0..=21).contains(&d),
+            "{what}: first alarm {d} days from the planted onset"
+        )
+    };
     let d = delay(&r, "lockdown-drop", "farrington-flexible", "all").expect("detected");
-    within_two_weeks(d, "lockdown drop (farrington)");
-    within_two_weeks(
+    within_three_weeks(d, "lockdown drop (farrington)");
+    within_three_weeks(
         delay(&r, "lockdown-drop", "baseline", "all").expect("baseline detects"),
         "lockdown drop (baseline of previous years)",
     );

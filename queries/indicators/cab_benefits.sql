@@ -14,6 +14,6 @@ kind = "population"
 age_min = 16
 age_max = 90
 */
-SELECT lsoa11cd, contact_date AS event_date, sex, 1 AS numerator
+SELECT lsoa_code, contact_date AS event_date, sex, 1 AS numerator
 FROM cab
 WHERE advice_category = 'benefits'

@@ -12,7 +12,7 @@ breakdowns = ["imd_quintile", "imd_decile", "local_imd_quintile"]
 [denominator]
 kind = "dataset"
 */
-SELECT lsoa11cd, referral_date AS event_date, age,
+SELECT lsoa_code, referral_date AS event_date, age,
        CASE WHEN outcome = 'in_hospital' THEN 1 ELSE 0 END AS numerator,
        1 AS denominator
 FROM contact_tracing

@@ -12,7 +12,7 @@ breakdowns = ["imd_quintile", "imd_decile", "local_imd_quintile", "sex", "age_ba
 [denominator]
 kind = "population"
 */
-SELECT lsoa11cd, admission_date AS event_date, age, sex, 1 AS numerator
+SELECT lsoa_code, admission_date AS event_date, age, sex, 1 AS numerator
 FROM admissions
 WHERE admission_method = 'emergency'
   AND (primary_diagnosis LIKE 'J45%' OR primary_diagnosis LIKE 'J46%')

@@ -14,7 +14,7 @@ kind = "population"
 age_min = 0
 age_max = 17
 */
-SELECT lsoa11cd, admission_date AS event_date, age, sex, 1 AS numerator
+SELECT lsoa_code, admission_date AS event_date, age, sex, 1 AS numerator
 FROM admissions
 WHERE admission_method = 'emergency'
   AND age <= 17 AND (primary_diagnosis LIKE 'S%' OR primary_diagnosis LIKE 'T%')

@@ -12,7 +12,7 @@ breakdowns = ["imd_quintile", "imd_decile", "local_imd_quintile", "sex"]
 [denominator]
 kind = "dataset"
 */
-SELECT lsoa11cd, activity_date AS event_date, sex,
+SELECT lsoa_code, activity_date AS event_date, sex,
        CASE WHEN activity_type IN ('gp_telephone', 'gp_video', 'gp_online') THEN count ELSE 0 END AS numerator,
        count AS denominator
 FROM ccg_activity

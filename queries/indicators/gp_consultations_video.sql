@@ -12,6 +12,6 @@ breakdowns = ["imd_quintile", "imd_decile", "local_imd_quintile", "sex"]
 [denominator]
 kind = "population"
 */
-SELECT lsoa11cd, activity_date AS event_date, sex, count AS numerator
+SELECT lsoa_code, activity_date AS event_date, sex, count AS numerator
 FROM ccg_activity
 WHERE activity_type = 'gp_video'

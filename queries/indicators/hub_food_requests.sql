@@ -13,6 +13,6 @@ age_bands = ["0-17", "18-29", "30-49", "50-69", "70+"]
 [denominator]
 kind = "population"
 */
-SELECT lsoa11cd, request_date AS event_date, age_band, 1 AS numerator
+SELECT lsoa_code, request_date AS event_date, age_band, 1 AS numerator
 FROM community_hub
 WHERE request_type = 'food'

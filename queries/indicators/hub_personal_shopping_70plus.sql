@@ -14,6 +14,6 @@ kind = "population"
 age_min = 70
 age_max = 90
 */
-SELECT lsoa11cd, request_date AS event_date, 1 AS numerator
+SELECT lsoa_code, request_date AS event_date, 1 AS numerator
 FROM community_hub
 WHERE request_type = 'personal_shopping' AND age_band = '70+'

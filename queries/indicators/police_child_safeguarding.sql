@@ -14,6 +14,6 @@ kind = "population"
 age_min = 0
 age_max = 17
 */
-SELECT lsoa11cd, incident_date AS event_date, 1 AS numerator
+SELECT lsoa_code, incident_date AS event_date, 1 AS numerator
 FROM police
 WHERE category = 'child_safeguarding'

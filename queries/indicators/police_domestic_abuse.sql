@@ -14,6 +14,6 @@ kind = "population"
 age_min = 16
 age_max = 90
 */
-SELECT lsoa11cd, incident_date AS event_date, 1 AS numerator
+SELECT lsoa_code, incident_date AS event_date, 1 AS numerator
 FROM police
 WHERE category = 'domestic_abuse'

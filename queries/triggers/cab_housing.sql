@@ -10,6 +10,6 @@ population_offset = false
 provisional_weeks = 2
 close_after = 3
 */
-SELECT lsoa11cd, contact_date AS event_date, 1 AS numerator
+SELECT lsoa_code, contact_date AS event_date, 1 AS numerator
 FROM cab
 WHERE advice_category = 'housing'

@@ -14,5 +14,5 @@ thresholds = [10.0, 25.0, 50.0]
 consecutive = 2
 per = "count"
 */
-SELECT lsoa11cd, referral_date AS event_date, CASE WHEN outcome = 'no_contact' THEN 1 ELSE 0 END AS numerator
+SELECT lsoa_code, referral_date AS event_date, CASE WHEN outcome = 'no_contact' THEN 1 ELSE 0 END AS numerator
 FROM contact_tracing

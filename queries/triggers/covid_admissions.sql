@@ -14,6 +14,6 @@ thresholds = [20.0, 40.0, 80.0]
 consecutive = 2
 per = "count"
 */
-SELECT lsoa11cd, admission_date AS event_date, 1 AS numerator
+SELECT lsoa_code, admission_date AS event_date, 1 AS numerator
 FROM admissions
 WHERE primary_diagnosis LIKE 'U07%'

@@ -10,6 +10,6 @@ population_offset = false
 provisional_weeks = 2
 close_after = 3
 */
-SELECT lsoa11cd, activity_date AS event_date, count AS numerator
+SELECT lsoa_code, activity_date AS event_date, count AS numerator
 FROM ccg_activity
 WHERE activity_type = 'ed'

@@ -14,6 +14,6 @@ thresholds = [50.0, 150.0, 300.0]
 consecutive = 1
 per = "count"
 */
-SELECT lsoa11cd, request_date AS event_date, 1 AS numerator
+SELECT lsoa_code, request_date AS event_date, 1 AS numerator
 FROM community_hub
 WHERE request_type = 'food'

@@ -10,7 +10,7 @@ population_offset = false
 provisional_weeks = 2
 close_after = 3
 */
-SELECT lsoa11cd, admission_date AS event_date, 1 AS numerator
+SELECT lsoa_code, admission_date AS event_date, 1 AS numerator
 FROM admissions
 WHERE admission_method = 'emergency' AND primary_diagnosis NOT LIKE 'U07%'
   AND substr(primary_diagnosis, 1, 3) IN ('I21', 'I22')

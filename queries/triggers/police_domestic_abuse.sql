@@ -10,6 +10,6 @@ population_offset = false
 provisional_weeks = 2
 close_after = 3
 */
-SELECT lsoa11cd, incident_date AS event_date, 1 AS numerator
+SELECT lsoa_code, incident_date AS event_date, 1 AS numerator
 FROM police
 WHERE category = 'domestic_abuse'

@@ -247,7 +247,7 @@ fn boundaries(file: &str) -> Vec<MapArea> {
     let path = PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
     )
-    .join("../../data/reference/boundaries")
+    .join("../../data/reference/boundaries/2011")
     .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     areas_from_geojson(&text, "WD20CD", "WD20NM").unwrap()
@@ -454,7 +454,7 @@ fn spine_chart() {
 #[test]
 fn choropleth_of_real_wards() {
     for (file, label) in [
-        ("wards_E09000012_approx_from_lsoa.geojson", "hackney"),
+        ("wards_E09000012.geojson", "hackney"),
         ("wards_E09000001.geojson", "city"),
     ] {
         let mut areas = boundaries(file);

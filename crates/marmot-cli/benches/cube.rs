@@ -9,6 +9,7 @@
 //!
 //! Both run in one run, each as its own process, reporting seconds, peak RSS and the ratio.
 //!
+//! `MARMOT_BENCH_PLACE` runs it for another shipped place (results in `results/cube-<place>.md`).
 //! Needs `python3` with `duckdb` (`pip install duckdb`). Run:
 //! `cargo bench -p marmot-cli --bench cube`.
 
@@ -27,11 +28,12 @@ fn main() {
     let work = std::env::var_os("MARMOT_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("marmot-bench"));
-    let lake = work.join(format!("cube-lake-{scale}"));
+    let (place, results) = common::bench_place("cube");
+    let lake = work.join(format!("cube-lake-{place}-{scale}"));
     let marmot = env!("CARGO_BIN_EXE_marmot");
     let key = [("MARMOT_PSEUDONYM_KEY", "bench-key-0123456789abcdef")];
     let lake_s = lake.display().to_string();
-    common::demo_lake(marmot, &key, &lake, scale);
+    common::demo_lake(marmot, &key, &lake, scale, &place);
     let _ = std::fs::remove_dir_all(lake.join("cube"));
     let admissions = Command::new(marmot)
         .envs(key)
@@ -70,12 +72,12 @@ fn main() {
         &[],
     );
 
-    let mut r = common::report::Report::new("cube");
+    let mut r = common::report::Report::new(results);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     r.line(format!(
-        "\ncube benchmark: demo scale {scale} ({rows} admission rows), {} indicators, {cores} cores",
+        "\ncube benchmark: {place}, demo scale {scale} ({rows} admission rows), {} indicators, {cores} cores",
         ids.len()
     ));
     r.line("| engine | what | seconds | peak RSS (MiB) |");

@@ -71,7 +71,7 @@ fn write_csv(path: &Path, rows: u64, lsoas: &[String]) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::with_capacity(1 << 22, std::fs::File::create(path)?);
     writeln!(
         w,
-        "spell_id,patient_id,admission_date,discharge_date,admission_method,primary_diagnosis,age,sex,ethnic_category,lsoa11cd"
+        "spell_id,patient_id,admission_date,discharge_date,admission_method,primary_diagnosis,age,sex,ethnic_category,lsoa_code"
     )?;
     let codes = [
         "I21.9", "J44.1", "E11.9", "R10.4", "N39.0", "S72.0", "J18.9", "I50.0", "K35.8", "Z51.1",

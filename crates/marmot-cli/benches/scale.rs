@@ -29,7 +29,7 @@ use common::{DUCKDB, measure};
 const ROWS_PER_SCALE: f64 = 318_252.0;
 const KEY: [(&str, &str); 1] = [("MARMOT_PSEUDONYM_KEY", "bench-key-0123456789abcdef")];
 const WARD_QUERY: &str = "SELECT g.ward_code, date_trunc('month', a.admission_date) AS month, \
-    count(*) AS emergency_admissions FROM admissions a JOIN geography g USING (lsoa11cd) \
+    count(*) AS emergency_admissions FROM admissions a JOIN geography g USING (lsoa_code) \
     WHERE a.admission_method = 'emergency' AND g.locality = 'Hackney' \
     AND a.admission_date BETWEEN DATE '2019-04-01' AND DATE '2019-06-30' \
     GROUP BY 1, 2 ORDER BY 1, 2";

@@ -51,10 +51,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a lake for a place: reference geography, IMD 2019, population, ESP2013.
+    /// Create a lake for a place (any set of English local authorities): reference geography,
+    /// IMD 2025 (or 2019), population, Census 2021 ethnic group, ESP2013.
     Init(init::InitArgs),
     /// The demo: generate the demo lake if it is missing, then show what is in it.
-    Demo(demo::DemoArgs),
+    Demo(Box<demo::DemoArgs>),
     /// Validate partner files against a dataset contract and commit them to the lake.
     Ingest(ingest::IngestArgs),
     /// List datasets, or describe their contracts, or write a template file.
@@ -136,7 +137,7 @@ async fn run(cli: Cli) -> CliResult {
     };
     match cli.command {
         Command::Init(args) => init::run(&ctx, args).await,
-        Command::Demo(args) => demo::run(&ctx, args).await,
+        Command::Demo(args) => demo::run(&ctx, *args).await,
         Command::Ingest(args) => ingest::run(&ctx, args).await,
         Command::Datasets { action } => datasets::run(&ctx, action).await,
         Command::Sql(args) => sql::run(&ctx, args).await,

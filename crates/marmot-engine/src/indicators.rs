@@ -25,8 +25,8 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use chrono::{Datelike, NaiveDate};
 use marmot_model::{
-    Breakdown, DenominatorKind, IndicatorDef, Level, Measure, Period, PeriodKind, Polarity,
-    parse_age_band,
+    Breakdown, DenominatorKind, ETHNIC_GROUP_CATEGORIES, IndicatorDef, Level, Measure, Period,
+    PeriodKind, Polarity, parse_age_band,
 };
 use marmot_stats::{
     BenchmarkComparison, DsrBand, DsrResult, DualInterval, PoissonRule, compare_with_benchmark,
@@ -51,9 +51,10 @@ pub struct LsoaRef {
     pub ward: (String, String),
     /// Neighbourhood.
     pub neighbourhood: String,
-    /// Locality.
-    pub locality: String,
-    /// National IMD 2019 rank (1 = most deprived).
+    /// Locality (code, name): a locality of one local authority answers to its GSS code.
+    pub locality: (String, String),
+    /// National IMD rank (1 = most deprived) of the lake's index (IMD 2025, or IMD 2019 in a
+    /// 2011 lake).
     pub imd_rank: i32,
     /// National IMD decile.
     pub imd_decile: i32,
@@ -61,6 +62,29 @@ pub struct LsoaRef {
     pub imd_quintile: i32,
     /// Local population-weighted quintile (1 = most deprived fifth of the place's population).
     pub local_imd_quintile: i32,
+    /// National quintile of each of the seven domains, in `DEPRIVATION_DOMAINS` order from
+    /// income (index 1; index 0 repeats the IMD quintile).
+    pub domain_quintiles: [i32; 8],
+    /// National IMD 2019 quintile (the same as `imd_quintile` in a 2011 lake).
+    pub imd2019_quintile: i32,
+}
+
+impl LsoaRef {
+    /// The LSOA's quantile (1 = most deprived) in a deprivation breakdown; 0 for any other.
+    pub fn quantile(&self, by: Breakdown) -> i32 {
+        match by {
+            Breakdown::ImdQuintile => self.imd_quintile,
+            Breakdown::ImdDecile => self.imd_decile,
+            Breakdown::LocalImdQuintile => self.local_imd_quintile,
+            Breakdown::DomainQuintile(d) => self
+                .domain_quintiles
+                .get(usize::from(d))
+                .copied()
+                .unwrap_or(0),
+            Breakdown::Imd2019Quintile => self.imd2019_quintile,
+            Breakdown::Sex | Breakdown::AgeBand | Breakdown::EthnicGroup => 0,
+        }
+    }
 }
 
 /// Reference data held in memory (small: a place has a few hundred LSOAs).
@@ -73,6 +97,9 @@ pub struct Reference {
     pop: HashMap<(usize, i32), [[f64; 91]; 2]>,
     /// ESP2013 weights by band (from the lake's `esp2013` table).
     pub esp: [f64; 19],
+    /// Census 2021 usual residents by ethnic group (`ETHNIC_GROUP_CATEGORIES` order, without
+    /// "Not stated"), per LSOA index; zeros when the lake has no `ethnicity` table.
+    pub ethnic: Vec<[f64; 5]>,
     /// Mid-year population estimates available, ascending.
     years: Vec<i32>,
     /// Place name.
@@ -92,27 +119,49 @@ fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, EngineEr
 impl Reference {
     /// Loads geography, IMD, population and ESP2013 from the engine's tables.
     pub async fn load(engine: &Engine) -> Result<Reference, EngineError> {
-        let geo = engine.sql(
-            "SELECT g.lsoa11cd, g.lsoa11nm, g.ward_code, g.ward_name, g.neighbourhood, g.locality, g.place_name, \
-             CAST(i.imd_rank AS INT) AS imd_rank, CAST(i.imd_decile AS INT) AS imd_decile, CAST(i.imd_quintile AS INT) AS imd_quintile \
-             FROM geography g JOIN imd2019 i USING (lsoa11cd) ORDER BY g.lsoa11cd",
-        )
+        let table = engine.geography().deprivation_table();
+        let domains = marmot_model::DEPRIVATION_DOMAINS
+            .iter()
+            .map(|d| format!("CAST(i.{d}_quintile AS INT) AS q_{d}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // IMD 2019 alongside IMD 2025 in a 2021 lake; the lake's own index in a 2011 lake.
+        let (q2019, join2019) = if table == "imd2019" {
+            ("CAST(i.imd_quintile AS INT)", String::new())
+        } else {
+            (
+                "CAST(o.imd_quintile AS INT)",
+                "LEFT JOIN imd2019 o USING (lsoa_code)".to_string(),
+            )
+        };
+        let geo = engine.sql(&format!(
+            "SELECT g.lsoa_code, g.lsoa_name, g.ward_code, g.ward_name, g.neighbourhood, g.locality_code, g.locality, g.place_name, \
+             CAST(i.imd_rank AS INT) AS imd_rank, CAST(i.imd_decile AS INT) AS imd_decile, CAST(i.imd_quintile AS INT) AS imd_quintile, \
+             {domains}, {q2019} AS imd2019_quintile \
+             FROM geography g JOIN {table} i USING (lsoa_code) {join2019} ORDER BY g.lsoa_code"
+        ))
         .await?;
         let mut lsoas = Vec::new();
         let mut place = String::new();
         for b in &geo {
             let s = |n: &str| col::<StringArray>(b, n);
             let i = |n: &str| col::<Int32Array>(b, n);
-            let (code, name, wc, wn, nb, loc, pl) = (
-                s("lsoa11cd")?,
-                s("lsoa11nm")?,
+            let (code, name, wc, wn, nb, lc, loc, pl) = (
+                s("lsoa_code")?,
+                s("lsoa_name")?,
                 s("ward_code")?,
                 s("ward_name")?,
                 s("neighbourhood")?,
+                s("locality_code")?,
                 s("locality")?,
                 s("place_name")?,
             );
             let (rank, dec, quin) = (i("imd_rank")?, i("imd_decile")?, i("imd_quintile")?);
+            let q2019 = i("imd2019_quintile")?;
+            let dq: Vec<&Int32Array> = marmot_model::DEPRIVATION_DOMAINS
+                .iter()
+                .map(|d| i(&format!("q_{d}")))
+                .collect::<Result<_, _>>()?;
             for r in 0..b.num_rows() {
                 place = pl.value(r).to_string();
                 lsoas.push(LsoaRef {
@@ -120,11 +169,13 @@ impl Reference {
                     name: name.value(r).into(),
                     ward: (wc.value(r).into(), wn.value(r).into()),
                     neighbourhood: nb.value(r).into(),
-                    locality: loc.value(r).into(),
+                    locality: (lc.value(r).into(), loc.value(r).into()),
                     imd_rank: rank.value(r),
                     imd_decile: dec.value(r),
                     imd_quintile: quin.value(r),
                     local_imd_quintile: 0,
+                    domain_quintiles: std::array::from_fn(|k| dq[k].value(r)),
+                    imd2019_quintile: if q2019.is_null(r) { 0 } else { q2019.value(r) },
                 });
             }
         }
@@ -134,8 +185,8 @@ impl Reference {
             .map(|(i, l)| (l.code.clone(), i))
             .collect();
         let mut pop: HashMap<(usize, i32), [[f64; 91]; 2]> = HashMap::new();
-        for b in engine.sql( "SELECT lsoa11cd, CAST(year AS INT) AS year, CAST(age AS INT) AS age, sex, CAST(population AS DOUBLE) AS population FROM population").await? {
-            let (l, y, a, s, p) = (col::<StringArray>(&b, "lsoa11cd")?, col::<Int32Array>(&b, "year")?, col::<Int32Array>(&b, "age")?, col::<StringArray>(&b, "sex")?, col::<Float64Array>(&b, "population")?);
+        for b in engine.sql( "SELECT lsoa_code, CAST(year AS INT) AS year, CAST(age AS INT) AS age, sex, CAST(population AS DOUBLE) AS population FROM population").await? {
+            let (l, y, a, s, p) = (col::<StringArray>(&b, "lsoa_code")?, col::<Int32Array>(&b, "year")?, col::<Int32Array>(&b, "age")?, col::<StringArray>(&b, "sex")?, col::<Float64Array>(&b, "population")?);
             for r in 0..b.num_rows() {
                 let Some(&li) = index.get(l.value(r)) else { continue };
                 let sex = usize::from(s.value(r) != "male");
@@ -153,6 +204,32 @@ impl Reference {
                 esp[esp_band(lo.value(r).max(0) as u32)] = w.value(r);
             }
         }
+        let mut ethnic = vec![[0.0; 5]; lsoas.len()];
+        if engine.tables().iter().any(|t| t.name == "ethnicity") {
+            for b in engine
+                .sql(
+                    "SELECT lsoa_code, ethnic_group, CAST(residents AS DOUBLE) AS n FROM ethnicity",
+                )
+                .await?
+            {
+                let (l, g, n) = (
+                    col::<StringArray>(&b, "lsoa_code")?,
+                    col::<StringArray>(&b, "ethnic_group")?,
+                    col::<Float64Array>(&b, "n")?,
+                );
+                for r in 0..b.num_rows() {
+                    let (Some(&li), Some(gi)) = (
+                        index.get(l.value(r)),
+                        ETHNIC_GROUP_CATEGORIES[..5]
+                            .iter()
+                            .position(|c| *c == g.value(r)),
+                    ) else {
+                        continue;
+                    };
+                    ethnic[li][gi] += n.value(r);
+                }
+            }
+        }
         let mut years: Vec<i32> = pop.keys().map(|k| k.1).collect();
         years.sort();
         years.dedup();
@@ -161,6 +238,7 @@ impl Reference {
             index,
             pop,
             esp,
+            ethnic,
             years,
             place,
         };
@@ -228,7 +306,7 @@ impl Reference {
             Level::Lsoa => (l.code.clone(), l.name.clone()),
             Level::Ward => l.ward.clone(),
             Level::Neighbourhood => (l.neighbourhood.clone(), l.neighbourhood.clone()),
-            Level::Locality => (l.locality.clone(), l.locality.clone()),
+            Level::Locality => l.locality.clone(),
             Level::Place => (self.place.clone(), self.place.clone()),
         }
     }
@@ -252,6 +330,8 @@ struct Cell {
     age: Option<u32>,
     sex: Option<usize>,
     age_band: Option<String>,
+    /// Index in `ETHNIC_GROUP_CATEGORIES` (5 = not stated) when the SQL gives `ethnic_group`.
+    ethnic: Option<usize>,
     num: f64,
     den: f64,
 }
@@ -262,6 +342,7 @@ struct Provided {
     age: bool,
     sex: bool,
     age_band: bool,
+    ethnic_group: bool,
     denominator: bool,
 }
 
@@ -273,7 +354,7 @@ async fn provided(engine: &Engine, ind: &IndicatorDef) -> Result<Provided, Engin
         .map_err(|e| EngineError::Query(format!("indicator {}: {e}", ind.id)))?;
     let schema = df.schema();
     let has = |n: &str| schema.fields().iter().any(|f| f.name() == n);
-    for need in ["lsoa11cd", "event_date", "numerator"] {
+    for need in ["lsoa_code", "event_date", "numerator"] {
         if !has(need) {
             return Err(EngineError::Query(format!(
                 "indicator {}: its SQL must return a column named {need}",
@@ -285,6 +366,7 @@ async fn provided(engine: &Engine, ind: &IndicatorDef) -> Result<Provided, Engin
         age: has("age"),
         sex: has("sex"),
         age_band: has("age_band"),
+        ethnic_group: has("ethnic_group"),
         denominator: has("denominator"),
     })
 }
@@ -317,11 +399,11 @@ async fn fetch(
     };
     // Project first (optional columns as typed NULLs), then group by column names.
     let sql = format!(
-        "SELECT lsoa11cd, bucket, age, sex, age_band, SUM(num) AS num, SUM(den) AS den FROM ( \
-           SELECT lsoa11cd, {bucket_expr} AS bucket, {age} AS age, {sex} AS sex, {band} AS age_band, \
-                  CAST(numerator AS DOUBLE) AS num, {den} AS den \
+        "SELECT lsoa_code, bucket, age, sex, age_band, ethnic_group, SUM(num) AS num, SUM(den) AS den FROM ( \
+           SELECT lsoa_code, {bucket_expr} AS bucket, {age} AS age, {sex} AS sex, {band} AS age_band, \
+                  {ethnic} AS ethnic_group, CAST(numerator AS DOUBLE) AS num, {den} AS den \
            FROM ({inner}) AS s WHERE event_date >= DATE '{from}' AND event_date <= DATE '{to}') AS t \
-         GROUP BY lsoa11cd, bucket, age, sex, age_band",
+         GROUP BY lsoa_code, bucket, age, sex, age_band, ethnic_group",
         age = if p.age {
             "CAST(age AS INT)"
         } else {
@@ -334,6 +416,11 @@ async fn fetch(
         },
         band = if p.age_band {
             "CAST(age_band AS VARCHAR)"
+        } else {
+            "CAST(NULL AS VARCHAR)"
+        },
+        ethnic = if p.ethnic_group {
+            "CAST(ethnic_group AS VARCHAR)"
         } else {
             "CAST(NULL AS VARCHAR)"
         },
@@ -350,7 +437,7 @@ async fn fetch(
     })?;
     let mut cells = Vec::new();
     for b in &batches {
-        let l = col::<StringArray>(b, "lsoa11cd")?;
+        let l = col::<StringArray>(b, "lsoa_code")?;
         let bk = b
             .column_by_name("bucket")
             .and_then(|c| c.as_any().downcast_ref::<arrow::array::Date32Array>())
@@ -358,6 +445,7 @@ async fn fetch(
         let age = col::<Int32Array>(b, "age")?;
         let sex = col::<StringArray>(b, "sex")?;
         let band = col::<StringArray>(b, "age_band")?;
+        let eth = col::<StringArray>(b, "ethnic_group")?;
         let num = col::<Float64Array>(b, "num")?;
         let den = col::<Float64Array>(b, "den")?;
         for r in 0..b.num_rows() {
@@ -382,6 +470,14 @@ async fn fetch(
                     None
                 },
                 age_band: band.is_valid(r).then(|| band.value(r).to_string()),
+                // Any value outside the five Census groups counts as not stated.
+                ethnic: p.ethnic_group.then(|| {
+                    let v = if eth.is_valid(r) { eth.value(r) } else { "" };
+                    ETHNIC_GROUP_CATEGORIES[..5]
+                        .iter()
+                        .position(|c| *c == v)
+                        .unwrap_or(5)
+                }),
                 num: if num.is_valid(r) { num.value(r) } else { 0.0 },
                 den: if den.is_valid(r) { den.value(r) } else { 0.0 },
             });
@@ -466,11 +562,23 @@ fn poisson_rule(ind: &IndicatorDef) -> PoissonRule {
 }
 
 /// The value, intervals and method label of one accumulator.
+/// Whether a rate is given crude although the indicator is age-standardised, and why.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Crude {
+    /// As defined.
+    No,
+    /// Within one age band (standardising within a band means nothing).
+    WithinAgeBand,
+    /// By ethnic group: Census 2021 residents by ethnic group have no age detail here, and no
+    /// age x ethnic group standard is shipped, so neither a DSR nor an ISR can be made.
+    EthnicGroup,
+}
+
 fn measure(
     ind: &IndicatorDef,
     acc: &Acc,
     esp: &[f64; 19],
-    within_age_band: bool,
+    crude: Crude,
 ) -> (Option<f64>, Option<DualInterval>, String, f64) {
     let dual = |d: marmot_stats::Result<DualInterval>| d.ok();
     match ind.measure {
@@ -483,7 +591,7 @@ fn measure(
             ),
             Err(_) => (None, None, "proportion: no denominator".into(), acc.den),
         },
-        Measure::Dsr if !within_age_band => {
+        Measure::Dsr if crude == Crude::No => {
             let bands: Vec<DsrBand> = (0..19)
                 .map(|b| DsrBand {
                     count: Some(acc.num_by_band[b]),
@@ -510,10 +618,15 @@ fn measure(
             let pop: f64 = acc.pop_by_band.iter().sum();
             match crude_rate_by(acc.num, pop, ind.multiplier, poisson_rule(ind)) {
                 Ok(r) => {
-                    let label = if ind.measure == Measure::Dsr {
-                        " (crude within the age band)"
-                    } else {
-                        ""
+                    let label = match (crude, ind.measure) {
+                        (Crude::WithinAgeBand, Measure::Dsr) => " (crude within the age band)",
+                        (Crude::EthnicGroup, Measure::Dsr) => {
+                            " (crude, not age-standardised: Census 2021 usual residents of the ethnic group, all ages, as denominator; no age x ethnic group standard is available)"
+                        }
+                        (Crude::EthnicGroup, _) => {
+                            " (Census 2021 usual residents of the ethnic group, all ages, as denominator)"
+                        }
+                        _ => "",
                     };
                     (
                         Some(r.value),
@@ -545,12 +658,15 @@ fn measure(
 pub fn categories(ind: &IndicatorDef, by: Option<Breakdown>) -> Vec<String> {
     match by {
         None => vec![String::new()],
-        Some(Breakdown::ImdQuintile | Breakdown::LocalImdQuintile) => {
-            (1..=5).map(|q| q.to_string()).collect()
-        }
-        Some(Breakdown::ImdDecile) => (1..=10).map(|q| q.to_string()).collect(),
         Some(Breakdown::Sex) => vec!["male".into(), "female".into()],
         Some(Breakdown::AgeBand) => ind.age_bands.clone(),
+        Some(Breakdown::EthnicGroup) => ETHNIC_GROUP_CATEGORIES
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+        Some(b) => (1..=b.quantiles().unwrap_or(5))
+            .map(|q| q.to_string())
+            .collect(),
     }
 }
 
@@ -715,10 +831,15 @@ impl Layout {
         let k = |q: i32| usize::try_from(q - 1).ok();
         let i = match by {
             None => Some(0),
-            Some(Breakdown::ImdQuintile) => k(l.imd_quintile),
-            Some(Breakdown::ImdDecile) => k(l.imd_decile),
-            Some(Breakdown::LocalImdQuintile) => k(l.local_imd_quintile),
+            Some(
+                b @ (Breakdown::ImdQuintile
+                | Breakdown::ImdDecile
+                | Breakdown::LocalImdQuintile
+                | Breakdown::DomainQuintile(_)
+                | Breakdown::Imd2019Quintile),
+            ) => k(l.quantile(b)),
             Some(Breakdown::Sex) => c.sex,
+            Some(Breakdown::EthnicGroup) => c.ethnic,
             Some(Breakdown::AgeBand) => match (&c.age_band, c.age) {
                 (Some(b), _) => self.cats.iter().position(|x| x == b),
                 (None, Some(a)) => self.age_cat.get(a as usize).copied().flatten(),
@@ -750,6 +871,12 @@ pub fn values_from_cells(
     if req.by == Some(Breakdown::Sex) && !cells.provided.sex {
         return Err(EngineError::Query(format!(
             "indicator {}: its SQL has no sex column",
+            ind.id
+        )));
+    }
+    if req.by == Some(Breakdown::EthnicGroup) && !cells.provided.ethnic_group {
+        return Err(EngineError::Query(format!(
+            "indicator {}: its SQL has no ethnic_group column (see queries/README.md)",
             ind.id
         )));
     }
@@ -830,9 +957,7 @@ fn template(
         for (ci, cat) in layout.cats.iter().enumerate() {
             // Which LSOAs, sexes and ages the category's population covers.
             let lsoa_in = match by {
-                Some(Breakdown::ImdQuintile) => l.imd_quintile as usize == ci + 1,
-                Some(Breakdown::ImdDecile) => l.imd_decile as usize == ci + 1,
-                Some(Breakdown::LocalImdQuintile) => l.local_imd_quintile as usize == ci + 1,
+                Some(b) if b.is_deprivation() => l.quantile(b) as usize == ci + 1,
                 _ => true,
             };
             if !lsoa_in {
@@ -842,6 +967,14 @@ fn template(
                 Some(Breakdown::Sex) => Some(ci),
                 _ => den_sex,
             };
+            if by == Some(Breakdown::EthnicGroup) {
+                // Census 2021 usual residents of the group, all ages (no age detail: the rate is
+                // crude). "Not stated" has no denominator.
+                if let Some(n) = reference.ethnic[li].get(ci) {
+                    accs[area * ncats + ci].pop_by_band[0] += n;
+                }
+                continue;
+            }
             let (mut lo, mut hi) = (amin, amax);
             if by == Some(Breakdown::AgeBand) {
                 let (blo, bhi) = parse_age_band(cat).unwrap_or((0, 90));
@@ -904,8 +1037,24 @@ fn compute_level(
         .enumerate()
         .map(|(k, acc)| {
             let (area, ci) = (k / ncats, k % ncats);
-            let (value, dual, method, denominator) =
-                measure(ind, &acc, &reference.esp, by == Some(Breakdown::AgeBand));
+            let crude = match by {
+                Some(Breakdown::AgeBand) => Crude::WithinAgeBand,
+                Some(Breakdown::EthnicGroup) => Crude::EthnicGroup,
+                _ => Crude::No,
+            };
+            let (value, dual, method, denominator) = if by == Some(Breakdown::EthnicGroup)
+                && ci == 5
+                && ind.denominator.kind == DenominatorKind::Population
+            {
+                (
+                    None,
+                    None,
+                    "ethnic group not stated: count only (no Census 2021 denominator)".to_string(),
+                    0.0,
+                )
+            } else {
+                measure(ind, &acc, &reference.esp, crude)
+            };
             ValueRow {
                 indicator_id: ind.id.clone(),
                 level: level.name(),
@@ -1001,14 +1150,17 @@ pub fn to_batch(
 }
 
 /// The data version an indicator's values come from: the Delta versions of its source table
-/// and of the reference tables, e.g. `admissions@3;geography@1;imd2019@1;population@1`.
+/// and of the reference tables, e.g. `admissions@3;geography@1;imd2025@1;population@1`.
 pub fn data_version(engine: &Engine, ind: &IndicatorDef) -> String {
     let mut parts: Vec<String> = engine
         .tables()
         .iter()
         .filter(|t| {
             t.name == ind.source
-                || matches!(t.name.as_str(), "geography" | "imd2019" | "population")
+                || matches!(
+                    t.name.as_str(),
+                    "geography" | "imd2025" | "imd2019" | "population"
+                )
         })
         .map(|t| format!("{}@{}", t.name, t.version))
         .collect();

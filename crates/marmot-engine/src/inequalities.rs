@@ -188,7 +188,7 @@ pub fn to_batch(
     rows: &[InequalityRow],
     data_version: &str,
 ) -> Result<RecordBatch, EngineError> {
-    let n = if by == Breakdown::ImdDecile { 10 } else { 5 };
+    let n = by.quantiles().unwrap_or(5);
     let s = |f: &dyn Fn(&InequalityRow) -> String| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
     };

@@ -1,7 +1,7 @@
 //! # marmot-engine
 //!
 //! Owns query execution: one DataFusion `SessionContext` over a Marmot lake, with every curated
-//! table (one per dataset contract) and every reference table (`geography`, `imd2019`,
+//! table (one per dataset contract) and every reference table (`geography`, `imd2025` or `imd2019`,
 //! `population`, `esp2013`) registered by name, each at its current Delta version (or a pinned
 //! one, for time travel). The server and the CLI ask questions through [`Engine::sql`]; the
 //! indicator cube and the trigger pipeline are built on the same context, and their lake
@@ -162,6 +162,7 @@ pub struct Engine {
     ctx: SessionContext,
     tables: Vec<TableInfo>,
     cluster: bool,
+    geography: marmot_model::Vintage,
 }
 
 impl Engine {
@@ -184,7 +185,7 @@ impl Engine {
     /// [`Engine::open`] with options: pinned versions, a memory budget, hidden identifiers.
     pub async fn open_with(lake: &Lake, options: &EngineOptions) -> Result<Engine, EngineError> {
         let versions = &options.versions;
-        lake.require_manifest().await?;
+        let manifest = lake.require_manifest().await?;
         // Plain Utf8 strings (not Utf8View) keep results simple for every consumer.
         let config = SessionConfig::new()
             .with_information_schema(true)
@@ -301,7 +302,13 @@ impl Engine {
             ctx,
             tables,
             cluster: options.engine != EngineKind::Local,
+            geography: manifest.geography,
         })
+    }
+
+    /// The lake's geography vintage (which LSOA codes, wards and deprivation index it holds).
+    pub fn geography(&self) -> marmot_model::Vintage {
+        self.geography
     }
 
     /// The tables registered, with their versions.

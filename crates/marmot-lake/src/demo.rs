@@ -26,7 +26,7 @@ use marmot_model::{ColumnType, Contract};
 use serde::Serialize;
 
 use crate::ingest::{IngestSummary, Progress, table_path};
-use crate::reference::{LsoaGeo, PlaceSource, imd_ranks, place_geography, population};
+use crate::reference::{LsoaGeo, PlaceSource, place_geography, population};
 use crate::store::{self, TableWriter};
 use crate::validate::{ColumnMap, Validator, arrow_type, curated_schema, days};
 use crate::{Lake, LakeError, Pseudonymiser};
@@ -144,7 +144,7 @@ pub fn planted_signals() -> Vec<PlantedSignal> {
         s(
             "deprivation-gradient",
             &["admissions", "police"],
-            "emergency admission and police domestic-abuse rates rise with deprivation: the most deprived local fifth of LSOAs (by national IMD 2019 rank) has about twice the rate of the least deprived fifth",
+            "emergency admission and police domestic-abuse rates rise with deprivation: the most deprived local fifth of LSOAs (by the national IMD rank of the lake's index: IMD 2025 in a 2021 lake) has about twice the rate of the least deprived fifth",
             "all LSOAs, by local IMD quintile",
             d(2015, 1, 1),
             d(2021, 3, 31),
@@ -212,6 +212,16 @@ pub fn planted_signals() -> Vec<PlantedSignal> {
                 "up",
             ),
             &["covid_admissions", "contact_tracing_not_contacted"],
+        ),
+        s(
+            "covid-ethnic-gradient",
+            &["admissions"],
+            "COVID-19 admissions by ethnic group, against White residents of the same LSOA: Black 2.5, Asian 2.0, Other 1.8, Mixed 1.5 times the rate (illustrative sizes, in the direction ONS and PHE reported for 2020); each admission's group is drawn from its LSOA's Census 2021 ethnic mix weighted by these ratios, other admissions from the mix unweighted; 4% not stated",
+            "all LSOAs, by ethnic group",
+            d(2020, 3, 2),
+            d(2021, 3, 31),
+            2.5,
+            "gradient",
         ),
         with(
             s(
@@ -439,11 +449,10 @@ impl Area {
 fn areas(place: &PlaceSource) -> Result<Vec<Area>, LakeError> {
     let geo = place_geography(place)?;
     let lsoas: Vec<String> = geo.iter().map(|g| g.lsoa.clone()).collect();
-    let pop = population(&lsoas, 2019)?;
-    // National IMD rank (1 = most deprived) from the embedded table, ranked within the place.
-    let imd = imd_ranks();
+    let pop = population(place.vintage, &lsoas, 2019)?;
+    // National IMD rank (1 = most deprived) of the lake's index, ranked within the place.
     let mut order: Vec<usize> = (0..geo.len()).collect();
-    order.sort_by_key(|&i| imd.get(&geo[i].lsoa).copied().unwrap_or(i64::MAX));
+    order.sort_by_key(|&i| (geo[i].imd_rank, geo[i].lsoa.clone()));
     let n = geo.len().max(2) as f64;
     let mut r = vec![0.0; geo.len()];
     for (pos, &i) in order.iter().enumerate() {
@@ -881,6 +890,48 @@ const ETHNIC: &[(&str, f64)] = &[
     ("Z", 4.0),
 ];
 
+/// The Census 2021 high-level group (Asian, Black, Mixed, White, Other; 5 = not stated) of an
+/// NHS ethnic category code, as the shipped indicators' SQL maps it.
+fn ethnic_group_of(code: &str) -> usize {
+    match code {
+        "H" | "J" | "K" | "L" | "R" => 0,
+        "M" | "N" | "P" => 1,
+        "D" | "E" | "F" | "G" => 2,
+        "A" | "B" | "C" => 3,
+        "S" => 4,
+        _ => 5,
+    }
+}
+
+/// The planted COVID-19 rate ratios by group, against White (Asian, Black, Mixed, White, Other).
+const COVID_ETHNIC_RR: [f64; 5] = [2.0, 2.5, 1.5, 1.0, 1.8];
+
+/// Share of admissions with no stated ethnic category ("Z").
+const NOT_STATED: f64 = 0.04;
+
+/// Cumulative weights over [`ETHNIC`] for an LSOA's Census 2021 mix (`residents` by group),
+/// weighted by [`COVID_ETHNIC_RR`] when `covid`. An LSOA with no residents' mix uses the
+/// England-wide-like fixed weights of [`ETHNIC`].
+fn ethnic_cdf(residents: &[i64; 5], covid: bool) -> Vec<f64> {
+    let total: i64 = residents.iter().sum();
+    let mut group_weight = [0.0; 6];
+    for (code, w) in ETHNIC {
+        group_weight[ethnic_group_of(code)] += w;
+    }
+    let weights = ETHNIC.iter().map(|(code, w)| {
+        let g = ethnic_group_of(code);
+        if total <= 0 || g == 5 {
+            return if total <= 0 { *w } else { NOT_STATED };
+        }
+        let rr = if covid { COVID_ETHNIC_RR[g] } else { 1.0 };
+        let mix: f64 = (0..5)
+            .map(|k| residents[k] as f64 * if covid { COVID_ETHNIC_RR[k] } else { 1.0 })
+            .sum();
+        (1.0 - NOT_STATED) * residents[g] as f64 * rr / mix * w / group_weight[g]
+    });
+    cumulative(weights)
+}
+
 struct Ctx<'a> {
     areas: &'a [Area],
     weeks: &'a [NaiveDate],
@@ -901,7 +952,19 @@ async fn gen_admissions(
     rng: &mut Rng,
     progress: &dyn Progress,
 ) -> Result<(), LakeError> {
-    let ethnic_cdf = cumulative(ETHNIC.iter().map(|e| e.1));
+    // Per area: the NHS ethnic category of an admission, drawn from the LSOA's Census 2021
+    // ethnic mix (each group's codes in ETHNIC's proportions), COVID-19 admissions weighted by
+    // the planted rate ratios ("covid-ethnic-gradient").
+    let ethnic_cdfs: Vec<[Vec<f64>; 2]> = ctx
+        .areas
+        .iter()
+        .map(|a| {
+            [
+                ethnic_cdf(&a.geo.ethnic, false),
+                ethnic_cdf(&a.geo.ethnic, true),
+            ]
+        })
+        .collect();
     // Per area and condition: expected admissions per week (before time effects) and the
     // age/sex distribution of those admissions.
     let base: Vec<Vec<(f64, Vec<f64>)>> = ctx
@@ -970,7 +1033,7 @@ async fn gen_admissions(
                     let discharge = day + chrono::Days::new(los);
                     let code = c.codes[rng.below(c.codes.len())];
                     let method = if c.emergency { "emergency" } else { "elective" };
-                    let eth = ETHNIC[rng.pick(&ethnic_cdf)].0;
+                    let eth = ETHNIC[rng.pick(&ethnic_cdfs[ai][usize::from(c.covid)])].0;
                     sink.push(&[
                         Cell::S(&spell_id),
                         Cell::S(&patient),
@@ -1519,6 +1582,34 @@ mod tests {
     }
 
     #[test]
+    fn covid_admissions_take_the_lsoa_mix_weighted_by_the_planted_ratios() {
+        let share = |cdf: &[f64], group: usize| {
+            let total = cdf.last().copied().unwrap_or(1.0);
+            let mut prev = 0.0;
+            let mut s = 0.0;
+            for ((code, _), c) in ETHNIC.iter().zip(cdf) {
+                if ethnic_group_of(code) == group {
+                    s += c - prev;
+                }
+                prev = *c;
+            }
+            s / total
+        };
+        // Half Black, half White residents.
+        let mix = [0, 500, 0, 500, 0];
+        let covid = ethnic_cdf(&mix, true);
+        let other = ethnic_cdf(&mix, false);
+        assert!((share(&covid, 1) / share(&covid, 3) - 2.5).abs() < 1e-9);
+        assert!((share(&other, 1) / share(&other, 3) - 1.0).abs() < 1e-9);
+        assert!((share(&covid, 5) - NOT_STATED).abs() < 1e-9);
+        assert_eq!(
+            share(&covid, 0),
+            0.0,
+            "no Asian residents, no Asian admissions"
+        );
+    }
+
+    #[test]
     fn covid_second_wave_rises_first_in_deprived_areas() {
         let oct = d(2020, 10, 19);
         assert!(covid(oct, 0.05) > 1.3 * covid(oct, 0.95));
@@ -1535,9 +1626,12 @@ mod tests {
                 ward_code: String::new(),
                 ward_name: String::new(),
                 neighbourhood: String::new(),
+                locality_code: String::new(),
                 locality: String::new(),
                 lad_code: String::new(),
                 lad_name: String::new(),
+                imd_rank: 0,
+                ethnic: [0; 5],
             },
             r,
             pop: [[0.0; 91]; 2],

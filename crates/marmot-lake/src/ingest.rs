@@ -326,6 +326,11 @@ pub async fn ingest(
     let ignored_columns = map.ignored.clone();
     let lsoas: std::collections::HashSet<String> = manifest.lsoas.iter().cloned().collect();
     let ingest_id = new_ingest_id();
+    // In a 2021 lake, LSOA 2011 codes are converted to their best-fit LSOA 2021.
+    let conversions = match manifest.geography {
+        marmot_model::Vintage::Lsoa2021 => Some(crate::reference::change::conversions()?),
+        marmot_model::Vintage::Lsoa2011 => None,
+    };
     let mut validator = Validator::new(
         &contract,
         map,
@@ -337,6 +342,9 @@ pub async fn ingest(
         &partner,
         &ingest_id,
     );
+    if let Some(c) = &conversions {
+        validator = validator.with_lsoa_conversion(c);
+    }
 
     // Loaded now (for replacement), created only at commit time: a file that fails as a whole
     // leaves no trace, not even an empty table.

@@ -36,7 +36,7 @@ use url::Url;
 use crate::LakeError;
 
 /// Version of the lake layout written in the manifest.
-pub const LAKE_FORMAT: u32 = 1;
+pub const LAKE_FORMAT: u32 = 2;
 /// Where the manifest lives, relative to the root.
 pub const MANIFEST_PATH: &str = "_marmot/lake.json";
 /// Key under which Marmot records its own metadata in each Delta commit.
@@ -52,7 +52,11 @@ pub struct Manifest {
     pub place_id: String,
     /// Place name.
     pub place_name: String,
-    /// The place's LSOA 2011 codes (the geography every row must fall in).
+    /// The geography vintage (LSOA 2021 or 2011) every code in the lake is of.
+    pub geography: marmot_model::Vintage,
+    /// The place's local authority codes.
+    pub local_authorities: Vec<String>,
+    /// The place's LSOA codes (the geography every row must fall in).
     pub lsoas: Vec<String>,
     /// When the lake was initialised (RFC 3339).
     pub created_at: String,
@@ -143,6 +147,19 @@ impl Lake {
         match self.store.get(&Path::from(MANIFEST_PATH)).await {
             Ok(r) => {
                 let bytes = r.bytes().await?;
+                let format = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v.get("format").and_then(serde_json::Value::as_u64));
+                if let Some(f) = format.filter(|&f| f != u64::from(LAKE_FORMAT)) {
+                    return Err(LakeError::Lake(format!(
+                        "the lake at {} has layout {f}, and this Marmot reads layout {LAKE_FORMAT} \
+                         (layout 1 named LSOA columns lsoa11cd; layout 2 names them lsoa_code in a \
+                         lake of either geography): make a new lake with `marmot init` (add \
+                         `--geography 2011` to keep LSOA 2011 codes) and ingest the original files \
+                         again (the old lake keeps them under raw/)",
+                        self.url
+                    )));
+                }
                 let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
                     LakeError::Lake(format!("{}{MANIFEST_PATH} is damaged: {e}", self.url))
                 })?;

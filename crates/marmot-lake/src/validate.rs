@@ -18,12 +18,16 @@ use arrow::record_batch::RecordBatch;
 use chrono::{Datelike, NaiveDate};
 use marmot_model::{ColumnSpec, ColumnType, Contract, ValueFormat};
 
+use crate::reference::change::Conversion;
 use crate::{LakeError, Pseudonymiser};
 
 /// Name of the column recording which partner sent a row.
 pub const PARTNER_COLUMN: &str = "_partner";
 /// Name of the column recording which ingest committed a row.
 pub const INGEST_COLUMN: &str = "_ingest_id";
+/// System column: the LSOA code as the partner sent it, when it was an LSOA 2011 code converted
+/// to the 2021 lake's geography on ingest (null when sent in the lake's own geography).
+pub const LSOA_SENT_COLUMN: &str = "_lsoa_as_sent";
 
 /// The Arrow type a contract column is stored as.
 pub fn arrow_type(ty: ColumnType) -> DataType {
@@ -46,6 +50,7 @@ pub fn curated_schema(contract: &Contract) -> SchemaRef {
         .collect();
     fields.push(Field::new(PARTNER_COLUMN, DataType::Utf8, false));
     fields.push(Field::new(INGEST_COLUMN, DataType::Utf8, false));
+    fields.push(Field::new(LSOA_SENT_COLUMN, DataType::Utf8, true));
     Arc::new(Schema::new(fields))
 }
 
@@ -96,7 +101,25 @@ impl ColumnMap {
         let mut sources = Vec::with_capacity(contract.columns.len());
         let mut missing = Vec::new();
         for c in &contract.columns {
-            let idx = by_name.get(&c.name.to_ascii_lowercase()).copied();
+            let found: Vec<usize> = std::iter::once(&c.name)
+                .chain(&c.aliases)
+                .filter_map(|n| by_name.get(&n.to_ascii_lowercase()).copied())
+                .collect();
+            if found.len() > 1 {
+                return Err(LakeError::File {
+                    file: file.to_string(),
+                    message: format!(
+                        "columns {} all mean {}: send one of them",
+                        found
+                            .iter()
+                            .map(|&i| format!("'{}'", input.field(i).name().trim()))
+                            .collect::<Vec<_>>()
+                            .join(" and "),
+                        c.name
+                    ),
+                });
+            }
+            let idx = found.first().copied();
             if idx.is_none() && c.required {
                 missing.push(c.name.clone());
             }
@@ -134,7 +157,8 @@ impl ColumnMap {
         let known: HashSet<String> = contract
             .columns
             .iter()
-            .map(|c| c.name.to_ascii_lowercase())
+            .flat_map(|c| std::iter::once(&c.name).chain(&c.aliases))
+            .map(|n| n.to_ascii_lowercase())
             .collect();
         let ignored = input
             .fields()
@@ -173,6 +197,8 @@ pub struct Validator<'a> {
     map: ColumnMap,
     lsoas: &'a HashSet<String>,
     place_name: &'a str,
+    /// LSOA 2011 code -> best-fit LSOA 2021 (2021 lakes only).
+    convert: Option<&'a HashMap<String, Conversion>>,
     pseudonymiser: &'a Pseudonymiser,
     today: NaiveDate,
     period: Option<(NaiveDate, NaiveDate)>,
@@ -213,6 +239,7 @@ impl<'a> Validator<'a> {
             map,
             lsoas,
             place_name,
+            convert: None,
             pseudonymiser,
             today,
             period,
@@ -229,6 +256,14 @@ impl<'a> Validator<'a> {
             seen: Some(HashMap::new()),
             date_range: None,
         }
+    }
+
+    /// Reads LSOA 2011 codes in a 2021 lake: a code of the place's 2011 geography is stored as
+    /// its best-fit 2021 LSOA ([`crate::reference::change`]) and the code as sent is kept in
+    /// [`LSOA_SENT_COLUMN`].
+    pub fn with_lsoa_conversion(mut self, convert: &'a HashMap<String, Conversion>) -> Self {
+        self.convert = Some(convert);
+        self
     }
 
     /// Turns off the duplicate check (for generated data whose identifiers are unique by
@@ -265,7 +300,8 @@ impl<'a> Validator<'a> {
         };
         // Raw text of each contract column, for messages and quarantine records.
         let mut raw: Vec<Option<StringArray>> = Vec::with_capacity(self.contract.columns.len());
-        let mut typed: Vec<ArrayRef> = Vec::with_capacity(self.contract.columns.len() + 2);
+        let mut typed: Vec<ArrayRef> = Vec::with_capacity(self.contract.columns.len() + 3);
+        let mut sent: Option<ArrayRef> = None;
         let cast_opts = CastOptions {
             safe: true,
             ..Default::default()
@@ -309,7 +345,9 @@ impl<'a> Validator<'a> {
                     );
                 }
             }
-            out = self.check_column(ci, col, out, &mut |i, p| add(i, p, &mut problems))?;
+            out = self.check_column(ci, col, out, &mut sent, &mut |i, p| {
+                add(i, p, &mut problems)
+            })?;
             raw.push(Some(match text {
                 Some(t) => t,
                 None => text_of(&cast_from)?,
@@ -397,6 +435,7 @@ impl<'a> Validator<'a> {
             self.ingest_id.as_str();
             n
         ])));
+        typed.push(sent.unwrap_or_else(|| Arc::new(StringArray::new_null(n))));
         // Rejected rows may hold nulls in required columns: filter under an all-nullable
         // schema, then re-check the accepted rows against the curated one.
         let full = RecordBatch::try_new(self.nullable.clone(), typed)?;
@@ -452,6 +491,7 @@ impl<'a> Validator<'a> {
         ci: usize,
         col: &ColumnSpec,
         out: ArrayRef,
+        sent: &mut Option<ArrayRef>,
         add: &mut dyn FnMut(usize, Problem),
     ) -> Result<ArrayRef, LakeError> {
         let n = out.len();
@@ -493,11 +533,18 @@ impl<'a> Validator<'a> {
                     return Ok(Arc::new(b.finish()));
                 }
                 if let Some(fmt) = col.format {
+                    // Converted LSOA codes: (stored, as sent), built only when one converts.
+                    let mut converted: Option<(StringBuilder, StringBuilder)> = None;
                     for i in 0..n {
                         if s.is_null(i) {
+                            if let Some((to, from)) = converted.as_mut() {
+                                to.append_null();
+                                from.append_null();
+                            }
                             continue;
                         }
                         let v = s.value(i);
+                        let mut stored = (v, None);
                         if !fmt.check(v) {
                             add(
                                 i,
@@ -507,19 +554,47 @@ impl<'a> Validator<'a> {
                                     reason: format!("'{}' is not {}", clip(v), fmt.describe()),
                                 },
                             );
-                        } else if fmt == ValueFormat::Lsoa11 && !self.lsoas.contains(v) {
-                            add(
-                                i,
-                                Problem {
-                                    column: ci,
-                                    kind: "unknown LSOA",
-                                    reason: format!(
-                                        "LSOA {v} is not in the reference geography of {}",
-                                        self.place_name
-                                    ),
-                                },
-                            );
+                        } else if fmt == ValueFormat::Lsoa && !self.lsoas.contains(v) {
+                            match self.convert.and_then(|c| c.get(v)) {
+                                Some(c) if self.lsoas.contains(&c.lsoa21) => {
+                                    stored = (c.lsoa21.as_str(), Some(v));
+                                }
+                                found => add(
+                                    i,
+                                    Problem {
+                                        column: ci,
+                                        kind: "unknown LSOA",
+                                        reason: match found.filter(|c| c.lsoa21 != v) {
+                                            Some(c) => format!(
+                                                "LSOA 2011 {v} becomes LSOA 2021 {}, which is not in the reference geography of {}",
+                                                c.lsoa21, self.place_name
+                                            ),
+                                            None => format!(
+                                                "LSOA {v} is not in the reference geography of {}",
+                                                self.place_name
+                                            ),
+                                        },
+                                    },
+                                ),
+                            }
                         }
+                        if stored.1.is_some() && converted.is_none() {
+                            let mut to = StringBuilder::with_capacity(n, n * 9);
+                            let mut from = StringBuilder::with_capacity(n, n * 9);
+                            for k in 0..i {
+                                to.append_option(s.is_valid(k).then(|| s.value(k)));
+                                from.append_null();
+                            }
+                            converted = Some((to, from));
+                        }
+                        if let Some((to, from)) = converted.as_mut() {
+                            to.append_value(stored.0);
+                            from.append_option(stored.1);
+                        }
+                    }
+                    if let Some((mut to, mut from)) = converted {
+                        *sent = Some(Arc::new(from.finish()));
+                        return Ok(Arc::new(to.finish()));
                     }
                 }
                 Ok(out)
@@ -820,7 +895,7 @@ mod tests {
             [
                 "incident_id",
                 "incident_date",
-                "lsoa11cd",
+                "lsoa_code",
                 "category",
                 "vulnerability_flag",
             ]

@@ -87,9 +87,11 @@ impl Bound {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ValueFormat {
-    /// An English LSOA 2011 code, `E01` and six digits. Also checked against the place's
-    /// reference geography on ingest.
-    Lsoa11,
+    /// An English LSOA code, `E01` and six digits, of 2021 or 2011. Checked against the place's
+    /// reference geography on ingest; in a 2021 lake an LSOA 2011 code is converted to its
+    /// best-fit LSOA 2021 (docs/geography.md). `lsoa11` and `lsoa21` are read as this.
+    #[serde(alias = "lsoa11", alias = "lsoa21")]
+    Lsoa,
     /// An ICD-10 code: a letter, two digits, then optionally a dot and one or two digits or X
     /// (`I21`, `I21.9`, `J441`, `U07.1`).
     Icd10,
@@ -102,9 +104,7 @@ impl ValueFormat {
     pub fn check(self, s: &str) -> bool {
         let b = s.as_bytes();
         match self {
-            ValueFormat::Lsoa11 => {
-                b.len() == 9 && s.starts_with("E01") && b[3..].iter().all(u8::is_ascii_digit)
-            }
+            ValueFormat::Lsoa => crate::is_lsoa_code(s),
             ValueFormat::OdsPractice => {
                 b.len() == 6 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)
             }
@@ -132,7 +132,7 @@ impl ValueFormat {
     /// What the format is, for error messages and documentation.
     pub fn describe(self) -> &'static str {
         match self {
-            ValueFormat::Lsoa11 => "an LSOA 2011 code (E01 and six digits) in the place",
+            ValueFormat::Lsoa => "an LSOA 2021 or 2011 code (E01 and six digits) in the place",
             ValueFormat::Icd10 => "an ICD-10 code (e.g. I21.9 or J441)",
             ValueFormat::OdsPractice => "an ODS practice code (a letter and five digits)",
         }
@@ -145,6 +145,10 @@ impl ValueFormat {
 pub struct ColumnSpec {
     /// Column name, exactly as in the header (matched case-insensitively, spaces trimmed).
     pub name: String,
+    /// Other header names read as this column (e.g. `lsoa_code`, `lsoa21cd` for `lsoa_code`);
+    /// at most one of the name and its aliases may appear in a file.
+    #[serde(default)]
+    pub aliases: Vec<String>,
     /// Stored type.
     #[serde(rename = "type")]
     pub ty: ColumnType,
@@ -312,10 +316,10 @@ impl Contract {
             }
         }
         match self.column(&self.geography_column) {
-            Some(c) if c.format == Some(ValueFormat::Lsoa11) && c.required => {}
+            Some(c) if c.format == Some(ValueFormat::Lsoa) && c.required => {}
             _ => {
                 return Err(format!(
-                    "geography_column '{}' must be a required column with format lsoa11",
+                    "geography_column '{}' must be a required column with format lsoa",
                     self.geography_column
                 ));
             }
@@ -359,7 +363,7 @@ fn example_value(
         return a[i % a.len()].clone();
     }
     match (c.format, c.ty) {
-        (Some(ValueFormat::Lsoa11), _) => lsoas
+        (Some(ValueFormat::Lsoa), _) => lsoas
             .get(i % lsoas.len().max(1))
             .cloned()
             .unwrap_or_default(),
@@ -490,7 +494,7 @@ mod tests {
             assert!(
                 c.columns
                     .iter()
-                    .any(|col| col.format == Some(ValueFormat::Lsoa11))
+                    .any(|col| col.format == Some(ValueFormat::Lsoa))
             );
         }
         let md = describe_markdown(&all);
@@ -506,9 +510,9 @@ mod tests {
         for bad in ["I2", "i21.9", "121.9", "I21.", "I21.999", "I21-9", ""] {
             assert!(!ValueFormat::Icd10.check(bad), "{bad}");
         }
-        assert!(ValueFormat::Lsoa11.check("E01001714"));
-        assert!(!ValueFormat::Lsoa11.check("E05009367"));
-        assert!(!ValueFormat::Lsoa11.check("E0100171"));
+        assert!(ValueFormat::Lsoa.check("E01001714"));
+        assert!(!ValueFormat::Lsoa.check("E05009367"));
+        assert!(!ValueFormat::Lsoa.check("E0100171"));
         assert!(ValueFormat::OdsPractice.check("F84003"));
         assert!(!ValueFormat::OdsPractice.check("F8400"));
     }
@@ -521,17 +525,17 @@ title = "X"
 description = "d"
 default_partner = "p"
 date_column = "when"
-geography_column = "lsoa11cd"
+geography_column = "lsoa_code"
 [[columns]]
 name = "when"
 type = "utf8"
 required = true
 description = "not a date"
 [[columns]]
-name = "lsoa11cd"
+name = "lsoa_code"
 type = "utf8"
 required = true
-format = "lsoa11"
+format = "lsoa"
 description = "g"
 "#;
         let err = Contract::from_toml("x.toml", text).expect_err("date column must be a date");

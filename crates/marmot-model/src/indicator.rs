@@ -2,7 +2,7 @@
 //! block in a leading `/* ... */` comment followed by the numerator SQL.
 //!
 //! The SQL returns one row per event (or per pre-aggregated cell) with these columns:
-//! `lsoa11cd`, `event_date` (DATE), `numerator` (number), and optionally `age` (whole years:
+//! `lsoa_code`, `event_date` (DATE), `numerator` (number), and optionally `age` (whole years:
 //! needed for age standardisation and age-band breakdowns), `age_band` (the indicator's own
 //! bands, when the data has bands instead of ages), `sex` (`male`/`female`) and, for
 //! proportions of a dataset, `denominator`. The engine does the rest: periods, roll-up,
@@ -67,29 +67,64 @@ pub enum PoissonLimits {
 
 /// A breakdown of an indicator's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String")]
 pub enum Breakdown {
-    /// National IMD 2019 quintile of the LSOA (1 = most deprived).
+    /// National IMD quintile of the LSOA (1 = most deprived): IMD 2025 in a 2021 lake, IMD
+    /// 2019 in a 2011 lake.
     ImdQuintile,
-    /// National IMD 2019 decile of the LSOA (1 = most deprived).
+    /// National IMD decile of the LSOA (1 = most deprived), same index.
     ImdDecile,
     /// Local quintile: the place's LSOAs split into population-weighted fifths by IMD rank
     /// (1 = most deprived).
     LocalImdQuintile,
+    /// National quintile of one of the IMD's seven domains (1 = most deprived), by its index in
+    /// [`crate::DEPRIVATION_DOMAINS`] (1 = income ... 7 = living environment).
+    DomainQuintile(u8),
+    /// National IMD 2019 quintile, in a 2021 lake through the LSOA 2011 -> 2021 lookup (so a
+    /// trend across the 2019 and 2025 indices can be read).
+    Imd2019Quintile,
     /// Sex.
     Sex,
     /// Age band.
     AgeBand,
+    /// Census 2021 high-level ethnic group ([`ETHNIC_GROUP_CATEGORIES`]): needs an
+    /// `ethnic_group` column in the indicator's SQL (`nhs_ethnic_group(ethnic_category)`), and
+    /// takes Census 2021 usual residents of each group (all ages) as denominators.
+    EthnicGroup,
 }
+
+/// The categories of the `ethnic_group` breakdown: the Census 2021 high-level ethnic groups, and
+/// "Not stated" (records without a stated ethnic category: counted, shown, no denominator).
+pub const ETHNIC_GROUP_CATEGORIES: [&str; 6] =
+    ["Asian", "Black", "Mixed", "White", "Other", "Not stated"];
+
+const DOMAIN_QUINTILES: [&str; 7] = [
+    "imd_income_quintile",
+    "imd_employment_quintile",
+    "imd_education_quintile",
+    "imd_health_quintile",
+    "imd_crime_quintile",
+    "imd_barriers_quintile",
+    "imd_living_env_quintile",
+];
 
 impl Breakdown {
     /// All breakdowns.
-    pub const ALL: [Breakdown; 5] = [
+    pub const ALL: [Breakdown; 14] = [
         Breakdown::ImdQuintile,
         Breakdown::ImdDecile,
         Breakdown::LocalImdQuintile,
+        Breakdown::DomainQuintile(1),
+        Breakdown::DomainQuintile(2),
+        Breakdown::DomainQuintile(3),
+        Breakdown::DomainQuintile(4),
+        Breakdown::DomainQuintile(5),
+        Breakdown::DomainQuintile(6),
+        Breakdown::DomainQuintile(7),
+        Breakdown::Imd2019Quintile,
         Breakdown::Sex,
         Breakdown::AgeBand,
+        Breakdown::EthnicGroup,
     ];
 
     /// The column name it adds.
@@ -98,8 +133,14 @@ impl Breakdown {
             Breakdown::ImdQuintile => "imd_quintile",
             Breakdown::ImdDecile => "imd_decile",
             Breakdown::LocalImdQuintile => "local_imd_quintile",
+            Breakdown::DomainQuintile(d) => DOMAIN_QUINTILES
+                .get(usize::from(d).wrapping_sub(1))
+                .copied()
+                .unwrap_or("imd_domain_quintile"),
+            Breakdown::Imd2019Quintile => "imd2019_quintile",
             Breakdown::Sex => "sex",
             Breakdown::AgeBand => "age_band",
+            Breakdown::EthnicGroup => "ethnic_group",
         }
     }
 
@@ -117,10 +158,26 @@ impl Breakdown {
 
     /// Whether this breakdown is by deprivation.
     pub fn is_deprivation(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            Breakdown::ImdQuintile | Breakdown::ImdDecile | Breakdown::LocalImdQuintile
+            Breakdown::Sex | Breakdown::AgeBand | Breakdown::EthnicGroup
         )
+    }
+
+    /// How many deprivation quantiles it has (None: not by deprivation).
+    pub fn quantiles(self) -> Option<usize> {
+        match self {
+            Breakdown::ImdDecile => Some(10),
+            Breakdown::Sex | Breakdown::AgeBand | Breakdown::EthnicGroup => None,
+            _ => Some(5),
+        }
+    }
+}
+
+impl TryFrom<String> for Breakdown {
+    type Error = ModelError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Breakdown::parse(&s)
     }
 }
 
@@ -222,6 +279,23 @@ pub struct IndicatorDef {
     pub sql: String,
 }
 
+/// The declared breakdowns with those they imply: an indicator broken down by IMD quintile is
+/// also broken down by the quintile of each of the seven domains and by the IMD 2019 quintile.
+/// Expanded here, once, so the cube, the API and the disclosure control all see the same list.
+fn with_implied(declared: Vec<Breakdown>) -> Vec<Breakdown> {
+    let mut out = declared;
+    if out.contains(&Breakdown::ImdQuintile) {
+        for b in Breakdown::ALL {
+            if matches!(b, Breakdown::DomainQuintile(_) | Breakdown::Imd2019Quintile)
+                && !out.contains(&b)
+            {
+                out.push(b);
+            }
+        }
+    }
+    out
+}
+
 impl IndicatorDef {
     /// Parses an indicator file. `file` names it in errors and must be `<id>.sql`.
     pub fn parse(file: &str, text: &str) -> Result<IndicatorDef, ModelError> {
@@ -240,6 +314,14 @@ impl IndicatorDef {
                 m.id
             )));
         }
+        if m.breakdowns.contains(&Breakdown::EthnicGroup)
+            && m.denominator.kind == DenominatorKind::Population
+            && (m.denominator.age_min.is_some()
+                || m.denominator.age_max.is_some()
+                || m.denominator.sex.is_some())
+        {
+            return Err(invalid("an ethnic_group breakdown needs an all-ages, all-persons population denominator: Census 2021 residents by ethnic group have no age or sex".into()));
+        }
         if (m.measure == Measure::Proportion) != (m.denominator.kind == DenominatorKind::Dataset) {
             return Err(invalid("proportions take their denominator from the dataset (denominator.kind = \"dataset\"), rates from the population".into()));
         }
@@ -256,7 +338,7 @@ impl IndicatorDef {
             polarity: m.polarity,
             grain: PeriodKind::parse(&m.grain)?,
             disclosure_threshold: m.disclosure_threshold,
-            breakdowns: m.breakdowns,
+            breakdowns: with_implied(m.breakdowns),
             age_bands: m
                 .age_bands
                 .unwrap_or_else(|| DEFAULT_AGE_BANDS.iter().map(|s| s.to_string()).collect()),
@@ -267,7 +349,7 @@ impl IndicatorDef {
         })
     }
 
-    /// Whether the indicator offers a breakdown.
+    /// Whether the indicator can be broken down by `b`.
     pub fn offers(&self, b: Breakdown) -> bool {
         self.breakdowns.contains(&b)
     }
@@ -368,6 +450,21 @@ mod tests {
             .expect("copd");
         assert_eq!(copd.measure, Measure::Dsr);
         assert!(copd.sql.starts_with("SELECT"));
+        for b in [
+            "imd_health_quintile",
+            "imd_living_env_quintile",
+            "imd2019_quintile",
+        ] {
+            let b = Breakdown::parse(b).expect("a breakdown");
+            assert!(b.is_deprivation() && b.quantiles() == Some(5));
+            assert!(copd.offers(b), "implied by imd_quintile: {}", b.name());
+        }
+        for ind in &all {
+            let implied = ind.offers(Breakdown::DomainQuintile(4));
+            assert_eq!(implied, ind.offers(Breakdown::ImdQuintile), "{}", ind.id);
+        }
+        assert_eq!(Breakdown::ImdDecile.quantiles(), Some(10));
+        assert!(Breakdown::parse("imd_weather_quintile").is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 mod contract;
 mod error;
+mod geography;
 mod indicator;
 mod period;
 mod place;
@@ -29,9 +30,13 @@ pub use contract::{
     builtin_contracts, describe_markdown,
 };
 pub use error::ModelError;
+pub use geography::{
+    DEPRIVATION_DOMAINS, Vintage, decile_of_rank, is_lsoa_code, quintile_of_decile,
+};
 pub use indicator::{
-    BUILTIN_INDICATORS, Breakdown, DEFAULT_AGE_BANDS, Denominator, DenominatorKind, IndicatorDef,
-    Measure, PoissonLimits, Polarity, builtin_indicators, indicators_from_files, parse_age_band,
+    BUILTIN_INDICATORS, Breakdown, DEFAULT_AGE_BANDS, Denominator, DenominatorKind,
+    ETHNIC_GROUP_CATEGORIES, IndicatorDef, Measure, PoissonLimits, Polarity, builtin_indicators,
+    indicators_from_files, parse_age_band,
 };
 pub use period::{Period, PeriodKind};
 pub use place::{

@@ -8,9 +8,9 @@ use crate::ModelError;
 /// Geography levels, smallest first. Names are the ones used everywhere (CLI, SQL, API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Level {
-    /// Lower-layer super output area (2011).
+    /// Lower-layer super output area (2021, or 2011 in a 2011 lake).
     Lsoa,
-    /// Electoral ward (2020 codes, best-fit from LSOAs).
+    /// Electoral ward (best fit from LSOAs: 2024 wards, or December 2020 in a 2011 lake).
     Ward,
     /// A grouping of LSOAs configured per place (e.g. a primary care network footprint).
     Neighbourhood,
@@ -60,7 +60,11 @@ impl Level {
 pub struct LocalityConfig {
     /// Display name.
     pub name: String,
-    /// LAD 2020 codes.
+    /// The code it answers to. Default: the local authority's GSS code when the locality is one
+    /// whole authority, otherwise the name.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Local authority codes.
     pub local_authorities: Vec<String>,
 }
 
@@ -68,7 +72,8 @@ pub struct LocalityConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NeighbourhoodConfig {
-    /// CSV with columns `lsoa11cd,neighbourhood`, relative to the place file.
+    /// CSV with columns `lsoa_code,neighbourhood` (LSOA 2021 or 2011 codes), relative to the
+    /// place file.
     pub file: String,
     /// Caveat shown with the grouping (e.g. "illustrative").
     #[serde(default)]
@@ -83,7 +88,7 @@ pub struct PlaceConfig {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// LAD 2020 codes whose LSOAs make up the place.
+    /// Local authority GSS codes (E06, E07, E08, E09) whose LSOAs make up the place.
     pub local_authorities: Vec<String>,
     /// Localities; when empty, each local authority is its own locality.
     #[serde(default)]
@@ -104,36 +109,80 @@ impl PlaceConfig {
             what: what.to_string(),
             message,
         };
+        place.check().map_err(invalid)?;
+        Ok(place)
+    }
+
+    /// A place of whole local authorities, one locality each: what `marmot init --lad` makes.
+    pub fn from_lads(id: &str, name: &str, lads: &[String]) -> Result<PlaceConfig, ModelError> {
+        let place = PlaceConfig {
+            id: id.to_string(),
+            name: name.to_string(),
+            local_authorities: lads.to_vec(),
+            localities: Vec::new(),
+            neighbourhoods: None,
+        };
+        place.check().map_err(|message| ModelError::Invalid {
+            what: format!("place {id}"),
+            message,
+        })?;
+        Ok(place)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let place = self;
+        if place.id.trim().is_empty()
+            || !place
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "place id '{}' must be letters, digits, '-' or '_'",
+                place.id
+            ));
+        }
         if place.local_authorities.is_empty() {
-            return Err(invalid("a place needs at least one local authority".into()));
+            return Err("a place needs at least one local authority".into());
         }
         for lad in &place.local_authorities {
             if !is_lad_code(lad) {
-                return Err(invalid(format!(
-                    "'{lad}' is not a local authority code (E06/E07/E08/E09 and six digits)"
-                )));
+                return Err(format!(
+                    "'{lad}' is not an English local authority code (E06/E07/E08/E09 and six digits)"
+                ));
             }
         }
         for loc in &place.localities {
             for lad in &loc.local_authorities {
                 if !place.local_authorities.contains(lad) {
-                    return Err(invalid(format!(
+                    return Err(format!(
                         "locality '{}' names {lad}, which is not one of the place's local authorities",
                         loc.name
-                    )));
+                    ));
                 }
             }
         }
-        Ok(place)
+        Ok(())
     }
 
-    /// The locality a local authority belongs to: configured, or the authority itself.
-    pub fn locality_of(&self, lad_code: &str, lad_name: &str) -> String {
-        self.localities
+    /// The locality a local authority belongs to, as (code, name): configured, or the authority
+    /// itself. A locality that is one whole authority answers to that authority's GSS code.
+    pub fn locality_of(&self, lad_code: &str, lad_name: &str) -> (String, String) {
+        match self
+            .localities
             .iter()
             .find(|l| l.local_authorities.iter().any(|c| c == lad_code))
-            .map(|l| l.name.clone())
-            .unwrap_or_else(|| lad_name.to_string())
+        {
+            Some(l) => {
+                let code = match (&l.code, l.local_authorities.as_slice()) {
+                    (Some(c), _) => c.clone(),
+                    (None, [only]) => only.clone(),
+                    (None, _) => l.name.clone(),
+                };
+                (code, l.name.clone())
+            }
+            None => (lad_code.to_string(), lad_name.to_string()),
+        }
     }
 }
 
@@ -162,6 +211,21 @@ pub const BUILTIN_PLACES: &[(&str, &str, Option<&str>)] = &[
     (
         "southend-on-sea",
         include_str!("../../../data/places/southend-on-sea.toml"),
+        None,
+    ),
+    (
+        "coventry",
+        include_str!("../../../data/places/coventry.toml"),
+        None,
+    ),
+    (
+        "portsmouth",
+        include_str!("../../../data/places/portsmouth.toml"),
+        None,
+    ),
+    (
+        "cheshire-and-merseyside",
+        include_str!("../../../data/places/cheshire-and-merseyside.toml"),
         None,
     ),
 ];
@@ -196,7 +260,29 @@ mod tests {
         let (ch, csv) = builtin_place("city-and-hackney").expect("demo place");
         assert_eq!(ch.local_authorities, ["E09000001", "E09000012"]);
         assert!(csv.is_some());
-        assert_eq!(ch.locality_of("E09000012", "Hackney"), "Hackney");
+        let pair = |c: &str, n: &str| (c.to_string(), n.to_string());
+        assert_eq!(
+            ch.locality_of("E09000012", "Hackney"),
+            pair("E09000012", "Hackney"),
+            "a locality of one authority answers to its GSS code"
+        );
+        let two = PlaceConfig::from_toml(
+            "t.toml",
+            "id='t'\nname='T'\nlocal_authorities=['E09000001','E09000012']\n[[localities]]\nname='Both'\nlocal_authorities=['E09000001','E09000012']",
+        )
+        .expect("parses");
+        assert_eq!(
+            two.locality_of("E09000001", "City of London"),
+            pair("Both", "Both")
+        );
+        let lads = PlaceConfig::from_lads("coventry", "Coventry", &["E08000026".into()])
+            .expect("a place from its code");
+        assert_eq!(
+            lads.locality_of("E08000026", "Coventry"),
+            pair("E08000026", "Coventry")
+        );
+        assert!(PlaceConfig::from_lads("c v", "C", &["E08000026".into()]).is_err());
+        assert!(PlaceConfig::from_lads("cv", "C", &["E01000001".into()]).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Trigger signal definitions: one file per signal in `queries/triggers/`, a TOML metadata
 //! block in a leading `/* ... */` comment followed by SQL returning one row per event (or per
-//! pre-counted cell) with `lsoa11cd`, `event_date` (DATE) and `numerator` — the same contract
+//! pre-counted cell) with `lsoa_code`, `event_date` (DATE) and `numerator` — the same contract
 //! as an indicator's numerator SQL. The trigger pipeline counts the rows per ISO week and area
 //! and runs the detection methods named in the metadata.
 

@@ -8,6 +8,7 @@ use marmot_charts::{
     Bar, Format, FunnelLimits, FunnelPoint, MapArea, Outcome, Rendered, Size, SpineRow, TrendPoint,
     TriggerPoint,
 };
+use marmot_lake::reference::boundaries::{BoundaryLevel, code_properties};
 use marmot_model::{Breakdown, IndicatorDef, Level, Measure, Period, Polarity};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -233,7 +234,7 @@ async fn trigger(
         .collect();
     let snap = state.snapshot();
     let area = match &q.area {
-        Some(a) => level_of(&snap, a)?.1,
+        Some(a) => level_of(&snap, a)?.2,
         None => snap.reference.place.clone(),
     };
     marmot_charts::trigger(
@@ -270,7 +271,7 @@ async fn quintiles(
     let level = Level::parse(q.level.as_deref().unwrap_or("place"))?;
     let by = Breakdown::parse(q.by.as_deref().unwrap_or("imd_quintile"))?;
     let area = match &q.area {
-        Some(a) => a.clone(),
+        Some(a) => level_of(&snap, a)?.1,
         None if level == Level::Place => snap.reference.place.clone(),
         None => {
             return Err(ApiError::bad(
@@ -331,7 +332,10 @@ async fn quintiles(
 
 fn quantile_label(by: Breakdown, cat: &str) -> String {
     match by {
-        Breakdown::ImdQuintile | Breakdown::LocalImdQuintile => match cat {
+        Breakdown::ImdQuintile
+        | Breakdown::LocalImdQuintile
+        | Breakdown::DomainQuintile(_)
+        | Breakdown::Imd2019Quintile => match cat {
             "1" => "Q1 most deprived".into(),
             "5" => "Q5 least deprived".into(),
             c => format!("Q{c}"),
@@ -537,7 +541,8 @@ async fn spine(
     format: Format,
 ) -> ApiResult<Rendered> {
     let snap = state.snapshot();
-    let (level, area_name) = level_of(&snap, area)?;
+    let (level, area, area_name) = level_of(&snap, area)?;
+    let area = area.as_str();
     if level == Level::Place {
         return Err(ApiError::bad(
             "bad_area",
@@ -590,14 +595,6 @@ async fn spine(
     .map_err(chart_err)
 }
 
-/// Ward boundaries shipped with Marmot (ONS, Open Government Licence; see data/README.md).
-const WARD_BOUNDARIES: [&str; 4] = [
-    include_str!("../../../data/reference/boundaries/wards_E09000001.geojson"),
-    include_str!("../../../data/reference/boundaries/wards_E09000012_approx_from_lsoa.geojson"),
-    include_str!("../../../data/reference/boundaries/wards_E07000118.geojson"),
-    include_str!("../../../data/reference/boundaries/wards_E06000033.geojson"),
-];
-
 async fn map(
     state: &Shared,
     caller: &Caller,
@@ -612,29 +609,31 @@ async fn map(
     let (_, period, rows) = level_values(state, caller, &ind, &q, "ward").await?;
     let by_code: BTreeMap<&str, &ValueJson> =
         rows.iter().map(|r| (r.area_code.as_str(), r)).collect();
+    // Boundaries are the lake's reference data (`marmot init` writes them); without them the
+    // panel says what to add instead of failing.
     let mut areas: Vec<MapArea> = Vec::new();
-    for text in WARD_BOUNDARIES {
-        let mut file =
-            marmot_charts::areas_from_geojson(text, "WD20CD", "WD20NM").map_err(chart_err)?;
-        // A boundary file is one local authority: draw all its wards when any is the place's,
-        // so wards with no LSOA of their own (most of the City of London's) show as "no data".
-        if !file.iter().any(|a| by_code.contains_key(a.code.as_str())) {
-            continue;
-        }
-        for a in &mut file {
-            if let Some(r) = by_code.get(a.code.as_str()) {
-                a.value = r.value;
-                a.suppressed = r.suppressed && r.value.is_none();
+    let mut title = format!("{} by ward — {}", ind.title, period.label);
+    match marmot_lake::reference::boundaries::read(&state.lake, BoundaryLevel::Ward).await? {
+        Some(text) => {
+            let doc: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| chart_err(marmot_charts::ChartError::GeoJson(e.to_string())))?;
+            let (code, name) = match code_properties(&doc) {
+                Some((_, c, n)) => (c, n),
+                None => ("WD24CD".to_string(), "WD24NM".to_string()),
+            };
+            areas = marmot_charts::areas_from_geojson(&text, &code, &name).map_err(chart_err)?;
+            for a in &mut areas {
+                if let Some(r) = by_code.get(a.code.as_str()) {
+                    a.value = r.value;
+                    a.suppressed = r.suppressed && r.value.is_none();
+                }
             }
         }
-        areas.extend(file);
+        None => {
+            title = format!(
+                "{title}: no ward boundaries in this lake (attach them with `marmot init --boundaries wards.geojson`)"
+            );
+        }
     }
-    marmot_charts::choropleth(
-        &format!("{} by ward — {}", ind.title, period.label),
-        &y_label(&ind),
-        &areas,
-        sz,
-        format,
-    )
-    .map_err(chart_err)
+    marmot_charts::choropleth(&title, &y_label(&ind), &areas, sz, format).map_err(chart_err)
 }

@@ -62,11 +62,11 @@ pub fn measure(args: &[&str], env: &[(&str, &str)]) -> Option<(f64, f64)> {
 }
 
 /// Generates a demo lake (no cube) at `lake` unless one is there.
-pub fn demo_lake(marmot: &str, key: &[(&str, &str)], lake: &Path, scale: f64) {
+pub fn demo_lake(marmot: &str, key: &[(&str, &str)], lake: &Path, scale: f64, place: &str) {
     if lake.join("_marmot/lake.json").exists() {
         return;
     }
-    eprintln!("generating the demo lake at scale {scale} ...");
+    eprintln!("generating the demo lake for {place} at scale {scale} ...");
     let out = Command::new(marmot)
         .envs(key.iter().copied())
         .arg("--lake")
@@ -76,6 +76,8 @@ pub fn demo_lake(marmot: &str, key: &[(&str, &str)], lake: &Path, scale: f64) {
             "generate",
             "--scale",
             &scale.to_string(),
+            "--place",
+            place,
             "--no-cube",
         ])
         .output()
@@ -85,6 +87,18 @@ pub fn demo_lake(marmot: &str, key: &[(&str, &str)], lake: &Path, scale: f64) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The shipped place a bench runs on (`MARMOT_BENCH_PLACE`, default the demo place) and the
+/// suffix of its results file (`cube` for the demo place, `cube-<place>` for another).
+pub fn bench_place(bench: &str) -> (String, String) {
+    let place = std::env::var("MARMOT_BENCH_PLACE").unwrap_or_else(|_| "city-and-hackney".into());
+    let name = if place == "city-and-hackney" {
+        bench.to_string()
+    } else {
+        format!("{bench}-{place}")
+    };
+    (place, name)
 }
 
 /// The ids of the shipped indicators and, for each, its numerator SQL grouped as Marmot groups
@@ -126,7 +140,7 @@ pub fn numerator_queries(marmot: &str) -> (Vec<String>, Vec<String>) {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        queries.push(format!("SELECT lsoa11cd, date_trunc('month', event_date) AS bucket, {cols}, sum(numerator) AS num FROM ({sql}) s GROUP BY ALL"));
+        queries.push(format!("SELECT lsoa_code, date_trunc('month', event_date) AS bucket, {cols}, sum(numerator) AS num FROM ({sql}) s GROUP BY ALL"));
     }
     (ids, queries)
 }
@@ -156,7 +170,7 @@ pub fn weekly_count_queries() -> Vec<String> {
                 .trim()
                 .to_string();
             format!(
-                "SELECT lsoa11cd, date_trunc('week', event_date) AS wk, sum(numerator) AS num FROM ({sql}) s GROUP BY ALL"
+                "SELECT lsoa_code, date_trunc('week', event_date) AS wk, sum(numerator) AS num FROM ({sql}) s GROUP BY ALL"
             )
         })
         .collect()

@@ -6,15 +6,15 @@ use std::fmt::Write as _;
 
 /// The results of one benchmark run.
 pub struct Report {
-    name: &'static str,
+    name: String,
     text: String,
 }
 
 impl Report {
     /// Results of `cargo bench -p marmot-cli --bench <name>`.
-    pub fn new(name: &'static str) -> Report {
+    pub fn new(name: impl Into<String>) -> Report {
         Report {
-            name,
+            name: name.into(),
             text: String::new(),
         }
     }
@@ -32,8 +32,11 @@ impl Report {
             .map(|n| n.get())
             .unwrap_or(0);
         let text = format!(
-            "<!-- written by `cargo bench -p marmot-cli --bench {}` on {}, {cores} cores; quoted by README.md / BENCHMARKS.md -->\n{}",
-            self.name,
+            "<!-- written by `{}cargo bench -p marmot-cli --bench {}` on {}, {cores} cores; quoted by README.md / BENCHMARKS.md -->\n{}",
+            std::env::var("MARMOT_BENCH_PLACE")
+                .map(|p| format!("MARMOT_BENCH_PLACE={p} "))
+                .unwrap_or_default(),
+            self.name.split('-').next().unwrap_or(&self.name),
             chrono::Utc::now().format("%Y-%m-%d"),
             self.text
         );

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use marmot_lake::ingest::{IngestSummary, table_path};
 use marmot_lake::store::{table_history, table_rows};
 
-use super::place_source;
+use super::demo_place;
 use crate::error::{CliResult, Exit};
 use crate::settings::Ctx;
 
@@ -56,12 +56,10 @@ pub async fn run(ctx: &Ctx, action: Option<DatasetsAction>) -> CliResult {
             };
             let lsoas = match manifest {
                 Some(m) => m.lsoas,
-                None => {
-                    marmot_lake::reference::place_geography(&place_source("city-and-hackney")?)?
-                        .into_iter()
-                        .map(|g| g.lsoa)
-                        .collect()
-                }
+                None => marmot_lake::reference::place_geography(&demo_place()?)?
+                    .into_iter()
+                    .map(|g| g.lsoa)
+                    .collect(),
             };
             let mut w = csv::Writer::from_writer(std::io::stdout());
             w.write_record(contract.columns.iter().map(|c| c.name.as_str()))?;

@@ -10,7 +10,7 @@ use marmot_lake::ingest::table_path;
 use marmot_lake::store::table_rows;
 
 use super::indicators::refresh_cube;
-use super::{place_source, pseudonymiser, serve};
+use super::{PlaceArgs, place_source, pseudonymiser, serve};
 use crate::error::{CliResult, Exit};
 use crate::settings::{Ctx, lake_options, open_engine};
 use crate::ui::Bar;
@@ -45,9 +45,8 @@ struct GenerateArgs {
     /// Seed of the random streams.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Place to generate for (shipped id or TOML file).
-    #[arg(long, env = "MARMOT_PLACE", default_value = "city-and-hackney")]
-    place: String,
+    #[command(flatten)]
+    place: PlaceArgs,
     /// Skip building the indicator cube (build it later with `marmot cube`).
     #[arg(long)]
     no_cube: bool,
@@ -123,7 +122,7 @@ async fn demo(lake: &Lake, opts_args: &GenerateArgs, always: bool) -> CliResult 
     );
     println!("  marmot triggers run --week 2020-W42 && marmot triggers list --active");
     println!(
-        "  marmot sql \"SELECT neighbourhood, count(*) AS emergency_admissions FROM admissions JOIN geography USING (lsoa11cd) WHERE admission_method = 'emergency' GROUP BY 1 ORDER BY 2 DESC\""
+        "  marmot sql \"SELECT neighbourhood, count(*) AS emergency_admissions FROM admissions JOIN geography USING (lsoa_code) WHERE admission_method = 'emergency' GROUP BY 1 ORDER BY 2 DESC\""
     );
     Ok(Exit::Ok)
 }

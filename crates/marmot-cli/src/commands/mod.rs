@@ -18,17 +18,61 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use marmot_lake::reference::PlaceSource;
+use marmot_lake::reference::england::england;
 use marmot_lake::{LakeError, Pseudonymiser};
+use marmot_model::{PlaceConfig, Vintage};
 
 use crate::error::CliResult;
 
-/// A shipped place id (`city-and-hackney`, ...) or a place TOML file with its neighbourhoods.
-pub fn place_source(place: &str) -> CliResult<PlaceSource> {
+/// Which place a lake covers, and in which geography: shared by `init` and `demo`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PlaceArgs {
+    /// A shipped place (city-and-hackney, chorley, southend-on-sea, coventry, portsmouth,
+    /// cheshire-and-merseyside), a place TOML file, or, with --lad, the id of a new place.
+    #[arg(long, env = "MARMOT_PLACE", default_value = "city-and-hackney")]
+    pub place: String,
+    /// Make the place from English local authority GSS codes (E06/E07/E08/E09; repeat the flag
+    /// or separate with commas), each authority its own locality. No place file needed.
+    #[arg(long = "lad", value_delimiter = ',')]
+    pub lads: Vec<String>,
+    /// Display name of a place made with --lad (default: its authorities' names).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Geography: 2021 (LSOA 2021, wards 2024, local authorities 2024, IMD 2025) or 2011 (LSOA
+    /// 2011, wards December 2020, local authorities 2020, IMD 2019).
+    #[arg(long, env = "MARMOT_GEOGRAPHY", default_value = "2021")]
+    pub geography: String,
+}
+
+/// The place a command names: a shipped id, a place TOML file with its neighbourhoods, or
+/// local authority codes.
+pub fn place_source(args: &PlaceArgs) -> CliResult<PlaceSource> {
+    let vintage = Vintage::parse(&args.geography).map_err(LakeError::from)?;
+    let place = args.place.as_str();
+    if !args.lads.is_empty() {
+        let name = match &args.name {
+            Some(n) => n.clone(),
+            None => {
+                let lads = england(vintage)?.local_authorities();
+                args.lads
+                    .iter()
+                    .map(|c| lads.get(c.as_str()).map_or(c.as_str(), |n| *n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let config = PlaceConfig::from_lads(place, &name, &args.lads).map_err(LakeError::from)?;
+        return Ok(PlaceSource {
+            config,
+            neighbourhoods_csv: None,
+            vintage,
+        });
+    }
     if place.ends_with(".toml") {
         let path = PathBuf::from(place);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading place file {place}"))?;
-        let config = marmot_model::PlaceConfig::from_toml(place, &text).map_err(LakeError::from)?;
+        let config = PlaceConfig::from_toml(place, &text).map_err(LakeError::from)?;
         let neighbourhoods_csv = match &config.neighbourhoods {
             Some(n) => {
                 let p = path
@@ -45,14 +89,26 @@ pub fn place_source(place: &str) -> CliResult<PlaceSource> {
         Ok(PlaceSource {
             config,
             neighbourhoods_csv,
+            vintage,
         })
     } else {
         let (config, csv) = marmot_model::builtin_place(place).map_err(LakeError::from)?;
         Ok(PlaceSource {
             config,
             neighbourhoods_csv: csv.map(str::to_string),
+            vintage,
         })
     }
+}
+
+/// The demo place in the default geography (for commands that need some LSOAs and no lake).
+pub fn demo_place() -> CliResult<PlaceSource> {
+    let (config, csv) = marmot_model::builtin_place("city-and-hackney").map_err(LakeError::from)?;
+    Ok(PlaceSource {
+        config,
+        neighbourhoods_csv: csv.map(str::to_string),
+        vintage: Vintage::default(),
+    })
 }
 
 /// The pseudonymiser from `MARMOT_PSEUDONYM_KEY` or the key file.

@@ -176,11 +176,11 @@ pub async fn fetch_weekly(
     }
     let end = to + chrono::Days::new(6);
     let sql = format!(
-        "SELECT lsoa11cd, wk, SUM(num) AS num FROM ( \
-           SELECT lsoa11cd, CAST(date_trunc('week', CAST(event_date AS TIMESTAMP)) AS DATE) AS wk, \
+        "SELECT lsoa_code, wk, SUM(num) AS num FROM ( \
+           SELECT lsoa_code, CAST(date_trunc('week', CAST(event_date AS TIMESTAMP)) AS DATE) AS wk, \
                   CAST(numerator AS DOUBLE) AS num \
            FROM ({inner}) AS s WHERE event_date >= DATE '{from}' AND event_date <= DATE '{end}') AS t \
-         GROUP BY lsoa11cd, wk",
+         GROUP BY lsoa_code, wk",
         inner = sig.sql
     );
     let batches = engine.sql(&sql).await.map_err(|e| match e {
@@ -191,10 +191,10 @@ pub async fn fetch_weekly(
     let mut per_lsoa: HashMap<usize, Vec<f64>> = HashMap::new();
     for b in &batches {
         let l = b
-            .column_by_name("lsoa11cd")
+            .column_by_name("lsoa_code")
             .and_then(|c| c.as_any().downcast_ref::<StringArray>())
             .ok_or_else(|| {
-                EngineError::Query(format!("signal {}: lsoa11cd must be text", sig.id))
+                EngineError::Query(format!("signal {}: lsoa_code must be text", sig.id))
             })?;
         let wk = b
             .column_by_name("wk")

@@ -101,14 +101,17 @@ pub fn area_list(snap: &Snapshot, levels: &[Level]) -> Vec<AreaJson> {
     out.into_values().collect()
 }
 
-/// The level of an area code (the finest level that has it).
-pub fn level_of(snap: &Snapshot, code: &str) -> ApiResult<(Level, String)> {
+/// An area named by its code (GSS code where it has one: `E09000012`) or, as an alias, by its
+/// name (`Hackney`, any case): its level (the finest that has it), code and name.
+pub fn level_of(snap: &Snapshot, code: &str) -> ApiResult<(Level, String, String)> {
     let r = &snap.reference;
-    for level in Level::ALL {
-        for i in 0..r.lsoas.len() {
-            let (c, n) = r.area(i, level);
-            if c == code {
-                return Ok((level, n));
+    for by_name in [false, true] {
+        for level in Level::ALL {
+            for i in 0..r.lsoas.len() {
+                let (c, n) = r.area(i, level);
+                if (!by_name && c == code) || (by_name && n.eq_ignore_ascii_case(code.trim())) {
+                    return Ok((level, c, n));
+                }
             }
         }
     }
@@ -283,9 +286,10 @@ pub async fn values(
     let level = Level::parse(q.level.as_deref().unwrap_or("ward"))?;
     let by = q.by.as_deref().map(Breakdown::parse).transpose()?;
     let periods = parse_periods(&snap, &ind, q.period.as_deref())?;
-    if let Some(area) = &q.area {
-        level_of(&snap, area)?;
-    }
+    let area = match &q.area {
+        Some(a) => Some(level_of(&snap, a)?.1),
+        None => None,
+    };
     let key = format!(
         "values|{id}|{}|{}|{:?}|{:?}|{:?}|{limit}|{:?}",
         level.name(),
@@ -332,7 +336,7 @@ pub async fn values(
         let paged = format == Format::Json;
         let mut rows: Vec<ValueJson> = rows
             .into_iter()
-            .filter(|r| q.area.as_ref().is_none_or(|a| &r.area_code == a))
+            .filter(|r| area.as_ref().is_none_or(|a| &r.area_code == a))
             .filter(|r| !paged || after_key.as_ref().is_none_or(|k| key_of(r) > *k))
             .collect();
         rows.sort_by_key(|r| key_of(r));
@@ -407,7 +411,7 @@ pub async fn resolve_trend(
         .area
         .clone()
         .unwrap_or_else(|| snap.reference.place.clone());
-    let (level, _) = level_of(snap, &area)?;
+    let (level, area, _) = level_of(snap, &area)?;
     let grain = q
         .grain
         .as_deref()
