@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::england::{EnglandLsoa, LsoaChange, POPULATION_YEARS, england, lsoa_changes};
+use super::england::{EnglandLsoa, LsoaChange, england, lsoa_changes, population_year};
 use crate::LakeError;
 use marmot_model::Vintage;
 
@@ -102,21 +102,14 @@ pub fn share_out(total: i64, weights: &[i64]) -> Vec<i64> {
 }
 
 /// Population by LSOA 2021 and single year of age (persons, 90 = 90+) for a mid-year of
-/// [`POPULATION_YEARS`], derived from the ONS LSOA 2011 estimates through the lookup: U and M
+/// [`POPULATION_YEARS`](super::england::POPULATION_YEARS), derived from the ONS LSOA 2011 estimates through the lookup: U and M
 /// exactly, S and X shared by Census 2021 residents ([`share_out`]). An approximation, named as
 /// such in the lake's metadata, until ONS LSOA 2021 single-year estimates are shipped.
 pub fn population_2021(
     lsoa21s: &[String],
     year: i32,
 ) -> Result<BTreeMap<String, [i64; 91]>, LakeError> {
-    let k = POPULATION_YEARS
-        .iter()
-        .position(|&y| y == year)
-        .ok_or_else(|| {
-            LakeError::Config(format!(
-                "no population estimate shipped for mid-{year} (2019 and 2020 are)"
-            ))
-        })?;
+    let k = population_year(year)?;
     let want: std::collections::HashSet<&str> = lsoa21s.iter().map(String::as_str).collect();
     let e11 = england(Vintage::Lsoa2011)?;
     let mut out: BTreeMap<String, [i64; 91]> =

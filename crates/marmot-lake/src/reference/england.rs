@@ -28,6 +28,19 @@ const LOOKUP: &[u8] =
 /// Mid-year population estimates shipped for LSOA 2011 (ONS SAPE22DT2, SAPE23DT2).
 pub const POPULATION_YEARS: [i32; 2] = [2019, 2020];
 
+/// The index of a mid-year in [`POPULATION_YEARS`], or a configuration error naming the years
+/// that are shipped.
+pub fn population_year(year: i32) -> Result<usize, LakeError> {
+    POPULATION_YEARS
+        .iter()
+        .position(|&y| y == year)
+        .ok_or_else(|| {
+            LakeError::Config(format!(
+                "no population estimate shipped for mid-{year} (2019 and 2020 are)"
+            ))
+        })
+}
+
 /// Census 2021 high-level ethnic groups (TS021), in the order ONS publishes them.
 pub const ETHNIC_GROUPS: [&str; 5] = ["Asian", "Black", "Mixed", "White", "Other"];
 

@@ -246,14 +246,7 @@ pub fn population(
     let persons: BTreeMap<String, [i64; 91]> = match vintage {
         Vintage::Lsoa2021 => change::population_2021(lsoas, year)?,
         Vintage::Lsoa2011 => {
-            let k = england::POPULATION_YEARS
-                .iter()
-                .position(|&y| y == year)
-                .ok_or_else(|| {
-                    LakeError::Config(format!(
-                        "no population estimate shipped for mid-{year} (2019 and 2020 are)"
-                    ))
-                })?;
+            let k = england::population_year(year)?;
             let e = england(vintage)?;
             lsoas
                 .iter()
