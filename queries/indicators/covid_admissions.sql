@@ -14,12 +14,6 @@ kind = "population"
 */
 SELECT lsoa_code, admission_date AS event_date, age, sex, 1 AS numerator,
        -- NHS ethnic category (2001 Census codes) to the Census 2021 high-level groups.
-       -- Chinese (R) is in Census 2021's Asian group.
-       CASE WHEN ethnic_category IN ('A', 'B', 'C') THEN 'White'
-            WHEN ethnic_category IN ('D', 'E', 'F', 'G') THEN 'Mixed'
-            WHEN ethnic_category IN ('H', 'J', 'K', 'L', 'R') THEN 'Asian'
-            WHEN ethnic_category IN ('M', 'N', 'P') THEN 'Black'
-            WHEN ethnic_category = 'S' THEN 'Other'
-            ELSE 'Not stated' END AS ethnic_group
+       nhs_ethnic_group(ethnic_category) AS ethnic_group
 FROM admissions
 WHERE primary_diagnosis LIKE 'U07%'

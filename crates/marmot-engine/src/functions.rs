@@ -1,8 +1,10 @@
 //! SQL functions for population-health indicators, registered on the engine's `SessionContext`.
 //!
-//! Every function is a thin adapter over [`marmot_stats`] (validated against the R package
-//! PHEindicatormethods); no statistics are computed here. All arguments are coerced to
-//! `Float64` (integer columns and literals work), every result is `Float64`, and every function
+//! Every statistical function is a thin adapter over [`marmot_stats`] (validated against the R
+//! package PHEindicatormethods); no statistics are computed here. Their arguments are coerced to
+//! `Float64` (integer columns and literals work) and their results are `Float64`. One function
+//! recodes text: `nhs_ethnic_group`, an adapter over [`marmot_model::nhs_ethnic_group`], so that
+//! every indicator with an ethnic-group breakdown groups NHS codes the same way. Every function
 //! is `Immutable`.
 //!
 //! | function | kind | method |
@@ -13,6 +15,7 @@
 //! | `dsr_value(x, n, stdpop, multiplier)` | aggregate | directly standardised rate |
 //! | `dsr_lower(x, n, stdpop, confidence, multiplier)`, `dsr_upper(...)` | aggregate | Dobson limits of the DSR |
 //! | `sii(quantile, population, value)`, `rii(...)` | aggregate | slope / relative index of inequality |
+//! | `nhs_ethnic_group(ethnic_category)` | scalar | NHS ethnic category code to Census 2021 high-level group |
 //!
 //! Confidence is a fraction (`0.95`, `0.998`) or a percentage (`95`, `99.8`).
 //!
@@ -35,7 +38,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, ListArray};
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, ListArray, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Float64Type};
 use datafusion::common::cast::{as_boolean_array, as_float64_array, as_list_array};
@@ -180,6 +183,16 @@ pub fn catalogue() -> Vec<FunctionDoc> {
                 slope) / intercept of the same fit (Low & Low 2004), PHEindicatormethods::phe_sii \
                 point estimate (value_type 0, no transform, multiplier 1).",
         },
+        FunctionDoc {
+            name: "nhs_ethnic_group",
+            kind: Scalar,
+            signature: "nhs_ethnic_group(ethnic_category) -> VARCHAR",
+            description: "Census 2021 high-level ethnic group of an NHS Data Dictionary ETHNIC \
+                CATEGORY code (2001 Census categories): A-C White, D-G Mixed, H-L and R \
+                (Chinese, in Census 2021's Asian group) Asian, M-P Black, S Other; anything \
+                else, NULL included (Z not stated, 99 not known), 'Not stated'. The groups of \
+                the ethnic_group breakdown, whose denominators are Census 2021 TS021.",
+        },
     ]
 }
 
@@ -210,6 +223,7 @@ pub fn scalar_functions() -> Vec<datafusion::logical_expr::ScalarUDF> {
         scalar("rate_upper_exact", 4, |a| {
             rate(a, PoissonRule::Fingertips).map(|i| i.upper)
         }),
+        text_scalar("nhs_ethnic_group", marmot_model::nhs_ethnic_group),
     ]
 }
 
@@ -353,6 +367,46 @@ fn scalar(
                 })
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+/// A one-argument text UDF that never returns NULL: `f` gets each row's value (None for NULL).
+/// Any string type (Utf8, LargeUtf8, Utf8View) is read; the result is Utf8.
+fn text_scalar(
+    name: &str,
+    f: fn(Option<&str>) -> &'static str,
+) -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        name,
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let [arg] = args else {
+                return datafusion::common::exec_err!("expected one argument, got {}", args.len());
+            };
+            match arg {
+                ColumnarValue::Scalar(s) => {
+                    let text = match s.cast_to(&DataType::Utf8)? {
+                        ScalarValue::Utf8(v) => v,
+                        other => {
+                            return datafusion::common::internal_err!(
+                                "expected Utf8, got {other:?}"
+                            );
+                        }
+                    };
+                    Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                        f(text.as_deref()).to_string(),
+                    ))))
+                }
+                ColumnarValue::Array(a) => {
+                    let a = cast(a, &DataType::Utf8)?;
+                    let strings = datafusion::common::cast::as_string_array(&a)?;
+                    let out: StringArray = strings.iter().map(|v| Some(f(v))).collect();
+                    Ok(ColumnarValue::Array(Arc::new(out)))
+                }
+            }
         }),
     )
 }

@@ -699,12 +699,21 @@ async fn catalogue_lists_every_registered_function() {
             "dsr_lower",
             "dsr_upper",
             "sii",
-            "rii"
+            "rii",
+            "nhs_ethnic_group"
         ]
     );
     for d in &docs {
         assert!(d.signature.starts_with(&format!("{}(", d.name)), "{d:?}");
-        assert!(d.description.contains("PHEindicatormethods::"), "{d:?}");
+        // Each names its source: the R package a statistic is checked against, or the NHS
+        // Data Dictionary for a recoding.
+        let text = d.signature.ends_with("-> VARCHAR");
+        let source = if text {
+            "NHS Data Dictionary"
+        } else {
+            "PHEindicatormethods::"
+        };
+        assert!(d.description.contains(source), "{d:?}");
         match d.kind {
             FunctionKind::Scalar => {
                 let udf = ctx.udf(d.name).expect("registered scalar");
@@ -722,9 +731,84 @@ async fn catalogue_lists_every_registered_function() {
             .and_then(|(_, rest)| rest.split_once(')'))
             .map(|(args, _)| args.split(',').count())
             .expect("arguments");
-        let sql = format!("SELECT {}({})", d.name, vec!["1"; arity].join(", "));
+        let arg = if text { "'A'" } else { "1" };
+        let sql = format!("SELECT {}({})", d.name, vec![arg; arity].join(", "));
         assert!(ctx.sql(&sql).await.is_ok(), "{sql}");
-        let too_many = format!("SELECT {}({})", d.name, vec!["1"; arity + 1].join(", "));
+        let too_many = format!("SELECT {}({})", d.name, vec![arg; arity + 1].join(", "));
         assert!(ctx.sql(&too_many).await.is_err(), "{too_many}");
     }
+}
+
+/// `nhs_ethnic_group` over every NHS Data Dictionary ETHNIC CATEGORY code, the codes for "not
+/// stated" and "not known", a blank, an unknown code and NULL; as a column of each string type
+/// Parquet may hand it (Utf8, Utf8View, LargeUtf8) and as a literal.
+#[tokio::test]
+async fn nhs_ethnic_group_recodes_every_nhs_ethnic_category() {
+    // The NHS Data Dictionary's ETHNIC CATEGORY (2001 Census) codes, grouped as Census 2021's
+    // high-level groups; Chinese (R) is in the Asian group since 2011.
+    let expected = [
+        ("A", "White"),
+        ("B", "White"),
+        ("C", "White"),
+        ("D", "Mixed"),
+        ("E", "Mixed"),
+        ("F", "Mixed"),
+        ("G", "Mixed"),
+        ("H", "Asian"),
+        ("J", "Asian"),
+        ("K", "Asian"),
+        ("L", "Asian"),
+        ("M", "Black"),
+        ("N", "Black"),
+        ("P", "Black"),
+        ("R", "Asian"),
+        ("S", "Other"),
+        ("Z", "Not stated"),
+        ("99", "Not stated"),
+        ("", "Not stated"),
+        ("a", "Not stated"),
+    ];
+    let ctx = context_with(
+        "t",
+        vec![(
+            "code",
+            Col::Str(expected.iter().map(|(c, _)| c.to_string()).collect()),
+        )],
+        3,
+    );
+    for cast in [
+        "code",
+        "arrow_cast(code, 'Utf8View')",
+        "arrow_cast(code, 'LargeUtf8')",
+    ] {
+        let got = rows(
+            &ctx,
+            &format!("SELECT code, nhs_ethnic_group({cast}) FROM t ORDER BY code"),
+        )
+        .await;
+        assert_eq!(got.len(), expected.len(), "{cast}");
+        for r in got {
+            let code = r[0].to_string();
+            let want = expected
+                .iter()
+                .find(|(c, _)| *c == code)
+                .map(|(_, g)| *g)
+                .expect("a code of the table");
+            assert_eq!(r[1], ScalarValue::Utf8(Some(want.into())), "{cast} {code}");
+        }
+    }
+    let lit = rows(
+        &ctx,
+        "SELECT nhs_ethnic_group('R') AS r, nhs_ethnic_group(NULL) AS n, \
+         nhs_ethnic_group(CAST(NULL AS VARCHAR)) AS v",
+    )
+    .await;
+    assert_eq!(
+        lit[0],
+        [
+            ScalarValue::Utf8(Some("Asian".into())),
+            ScalarValue::Utf8(Some("Not stated".into())),
+            ScalarValue::Utf8(Some("Not stated".into())),
+        ]
+    );
 }

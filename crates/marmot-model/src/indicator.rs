@@ -98,6 +98,24 @@ pub enum Breakdown {
 pub const ETHNIC_GROUP_CATEGORIES: [&str; 6] =
     ["Asian", "Black", "Mixed", "White", "Other", "Not stated"];
 
+/// The Census 2021 high-level ethnic group of an NHS ethnic category code, as the SQL function
+/// `nhs_ethnic_group(ethnic_category)` computes it.
+///
+/// The code is the NHS Data Dictionary's ETHNIC CATEGORY (the 2001 Census categories, A to S):
+/// A-C White; D-G Mixed; H-L Asian, and R (Chinese), which Census 2021 moved into its Asian
+/// group; M-P Black; S Other. Anything else (Z "not stated", 99 "not known", a blank or NULL, a
+/// code this list does not know) is "Not stated". The code must match exactly, as it is sent.
+pub fn nhs_ethnic_group(code: Option<&str>) -> &'static str {
+    match code {
+        Some("A" | "B" | "C") => "White",
+        Some("D" | "E" | "F" | "G") => "Mixed",
+        Some("H" | "J" | "K" | "L" | "R") => "Asian",
+        Some("M" | "N" | "P") => "Black",
+        Some("S") => "Other",
+        _ => "Not stated",
+    }
+}
+
 const DOMAIN_QUINTILES: [&str; 7] = [
     "imd_income_quintile",
     "imd_employment_quintile",

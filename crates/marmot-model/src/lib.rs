@@ -36,7 +36,7 @@ pub use geography::{
 pub use indicator::{
     BUILTIN_INDICATORS, Breakdown, DEFAULT_AGE_BANDS, Denominator, DenominatorKind,
     ETHNIC_GROUP_CATEGORIES, IndicatorDef, Measure, PoissonLimits, Polarity, builtin_indicators,
-    indicators_from_files, parse_age_band,
+    indicators_from_files, nhs_ethnic_group, parse_age_band,
 };
 pub use period::{Period, PeriodKind};
 pub use place::{
