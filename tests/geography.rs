@@ -88,6 +88,56 @@ fn a_place_made_of_lad_codes_alone_runs_from_init_to_a_trigger_run() {
     );
     ok(marmot(&lake).args(["triggers", "run", "--week", "2020-W42"]));
     assert!(sql_f64(&lake, "SELECT count(*) FROM trigger_evaluations") > 0.0);
+
+    // Served: a place with no boundaries still answers by GSS code, and its map says why it has
+    // no shapes instead of failing.
+    let server = common::http::Server::start(&lake, &[]);
+    let map = server.get(None, "/charts/map/emergency_admissions.svg?period=2019-09");
+    assert_eq!(map.status, 200, "{}", map.text());
+    assert!(
+        map.text().contains("No ward boundaries in this lake")
+            && map.text().contains("marmot init --boundaries"),
+        "{}",
+        map.text()
+    );
+    let page = server
+        .get(
+            Some("analyst"),
+            "/api/v1/indicators/emergency_admissions/values?level=locality&area=E08000026&period=2019-09",
+        )
+        .json();
+    assert_eq!(page["rows"][0]["area_code"], "E08000026", "{page}");
+    assert_eq!(page["rows"][0]["area_name"], "Coventry", "{page}");
+}
+
+/// The largest shipped place, an ICS of nine authorities, generates its demo: the synthetic
+/// practice codes stay ODS-shaped however many neighbourhoods a place has (the contract refused
+/// `F842183` before). The cube of a place this size is the cube bench's (release build).
+#[test]
+fn an_ics_of_nine_authorities_generates_its_demo() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = lake_path(&dir);
+    ok(marmot(&lake).args([
+        "demo",
+        "generate",
+        "--place",
+        "cheshire-and-merseyside",
+        "--scale",
+        "0.02",
+        "--no-cube",
+    ]));
+    assert_eq!(
+        sql_f64(&lake, "SELECT count(DISTINCT locality_code) FROM geography"),
+        9.0
+    );
+    assert_eq!(sql_f64(&lake, "SELECT count(*) FROM geography"), 1601.0);
+    let practices = sql(
+        &lake,
+        "SELECT count(DISTINCT practice_code) AS n, min(practice_code) AS lo, max(practice_code) AS hi FROM ccg_activity",
+    );
+    assert!(n(&practices[0], "n") > 1000, "{practices:?}");
+    assert_eq!(s(&practices[0], "lo"), "F84001", "{practices:?}");
+    assert!(s(&practices[0], "hi").as_str() > "F85000", "{practices:?}");
 }
 
 /// The ONS LSOA (2011) to LSOA (2021) lookup for Hackney, with Census 2021 usual residents of

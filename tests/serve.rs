@@ -764,6 +764,27 @@ fn no_count_from_1_to_7_reaches_a_partner_and_no_differencing_recovers_one() {
     // Small-number cases: a rare condition by month, and weekly COVID-19 admissions.
     check_no_disclosure(&s, "emergency_admissions_mi", "2019-06");
     check_no_disclosure(&s, "covid_admissions", "2020-W42");
+    // covid_admissions' family includes its ethnic-group tables (Census 2021 groups and "Not
+    // stated" by ward, neighbourhood, locality and place), attacked above with the rest; that
+    // attack is not vacuous: the analyst's ethnic-group cells hold small counts.
+    let ethnic = rows(&s.get(
+        Some("analyst"),
+        "/api/v1/indicators/covid_admissions/values?level=ward&period=2020-W42&by=ethnic_group&limit=10000",
+    ));
+    let categories: BTreeSet<&str> = ethnic
+        .iter()
+        .filter_map(|r| r["category"].as_str())
+        .collect();
+    assert!(
+        categories.contains("Black") && categories.contains("Not stated"),
+        "{categories:?}"
+    );
+    assert!(
+        ethnic.iter().any(|r| r["numerator"]
+            .as_f64()
+            .is_some_and(|n| (1.0..8.0).contains(&n))),
+        "no small ethnic-group count to attack"
+    );
     check_no_disclosure(&s, "hub_personal_shopping_70plus", "2020-W17");
 }
 

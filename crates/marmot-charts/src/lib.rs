@@ -31,6 +31,7 @@ mod axis;
 mod bars;
 mod funnel;
 mod map;
+mod notice;
 mod render;
 mod series;
 mod spine;
@@ -42,6 +43,7 @@ use std::fmt;
 pub use bars::{Bar, compare, quantiles};
 pub use funnel::{FunnelLimits, FunnelPoint, funnel};
 pub use map::{MapArea, areas_from_geojson, choropleth};
+pub use notice::notice;
 pub use spine::{SpineRow, spine};
 pub use trend::{TrendPoint, TriggerPoint, trend, trigger};
 

@@ -422,13 +422,28 @@ pub(crate) fn no_data<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     theme: &Theme,
 ) -> Result<(), ChartError> {
+    note(area, theme, &["No data"])
+}
+
+/// Writes `lines` centred in the middle of `area`, one under another, each cut to the width.
+pub(crate) fn note<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    theme: &Theme,
+    lines: &[&str],
+) -> Result<(), ChartError> {
     let (w, h) = area.dim_in_pixel();
     let style = anchor(
         &theme.text(font::NO_DATA, colour::MUTED),
         HPos::Center,
         VPos::Center,
     );
-    draw_text(area, "No data", &style, (w as i32 / 2, h as i32 / 2))
+    let step = text_height(&style) as i32 + theme.px(6.0);
+    let top = h as i32 / 2 - step * (lines.len() as i32 - 1) / 2;
+    for (i, line) in lines.iter().enumerate() {
+        let text = fit(line, &style, f64::from(w) - f64::from(theme.px(16.0)));
+        draw_text(area, &text, &style, (w as i32 / 2, top + step * i as i32))?;
+    }
+    Ok(())
 }
 
 /// Light grey fill with diagonal hatching over the even-odd interior of `rings` (pixels).

@@ -1115,9 +1115,8 @@ async fn gen_ccg(
                 .iter()
                 .position(|n| *n == a.geo.neighbourhood)
                 .unwrap_or(0);
-            let practice = format!(
-                "F84{:03}",
-                10 * ni + 1 + a.geo.lsoa.bytes().map(u64::from).sum::<u64>() as usize % 5
+            let practice = practice_code(
+                10 * ni + 1 + a.geo.lsoa.bytes().map(u64::from).sum::<u64>() as usize % 5,
             );
             for (bi, (band, lo, hi)) in bands.iter().enumerate() {
                 for (si, sex) in ["male", "female"].iter().enumerate() {
@@ -1562,9 +1561,37 @@ pub async fn generate(
     Ok(report)
 }
 
+/// An ODS-shaped GP practice code (a letter and five digits) for the demo's
+/// `n`th practice: `F84001`, `F84002`, ... as City and Hackney's real codes
+/// run, rolling on to the next letter past `F99999` so that a place with
+/// many neighbourhoods (Cheshire and Merseyside has hundreds) still gets
+/// codes its own contract accepts.
+fn practice_code(n: usize) -> String {
+    let v = 84_000 + n;
+    let letter = char::from(b'F' + (v / 100_000 % 20) as u8);
+    format!("{letter}{:05}", v % 100_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn practice_codes_are_a_letter_and_five_digits_however_many_neighbourhoods() {
+        assert_eq!(practice_code(1), "F84001");
+        assert_eq!(practice_code(999), "F84999");
+        assert_eq!(practice_code(2183), "F86183");
+        assert_eq!(practice_code(16_000), "G00000");
+        for n in [0, 1, 15_999, 16_000, 250_000] {
+            let c = practice_code(n);
+            let b = c.as_bytes();
+            assert_eq!(b.len(), 6, "{c}");
+            assert!(
+                b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit),
+                "{c}"
+            );
+        }
+    }
 
     #[test]
     fn rng_is_deterministic_and_poisson_has_the_right_mean() {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use marmot_charts::{
-    Bar, Format, FunnelLimits, FunnelPoint, MapArea, Outcome, Rendered, Size, SpineRow, TrendPoint,
+    Bar, Format, FunnelLimits, FunnelPoint, Outcome, Rendered, Size, SpineRow, TrendPoint,
     TriggerPoint,
 };
 use marmot_lake::reference::boundaries::{BoundaryLevel, code_properties};
@@ -611,28 +611,32 @@ async fn map(
         rows.iter().map(|r| (r.area_code.as_str(), r)).collect();
     // Boundaries are the lake's reference data (`marmot init` writes them); without them the
     // panel says what to add instead of failing.
-    let mut areas: Vec<MapArea> = Vec::new();
-    let mut title = format!("{} by ward — {}", ind.title, period.label);
-    match marmot_lake::reference::boundaries::read(&state.lake, BoundaryLevel::Ward).await? {
-        Some(text) => {
-            let doc: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| chart_err(marmot_charts::ChartError::GeoJson(e.to_string())))?;
-            let (code, name) = match code_properties(&doc) {
-                Some((_, c, n)) => (c, n),
-                None => ("WD24CD".to_string(), "WD24NM".to_string()),
-            };
-            areas = marmot_charts::areas_from_geojson(&text, &code, &name).map_err(chart_err)?;
-            for a in &mut areas {
-                if let Some(r) = by_code.get(a.code.as_str()) {
-                    a.value = r.value;
-                    a.suppressed = r.suppressed && r.value.is_none();
-                }
-            }
-        }
-        None => {
-            title = format!(
-                "{title}: no ward boundaries in this lake (attach them with `marmot init --boundaries wards.geojson`)"
-            );
+    let title = format!("{} by ward — {}", ind.title, period.label);
+    let Some(text) =
+        marmot_lake::reference::boundaries::read(&state.lake, BoundaryLevel::Ward).await?
+    else {
+        return marmot_charts::notice(
+            &title,
+            &[
+                "No ward boundaries in this lake:",
+                "attach them with `marmot init --boundaries wards.geojson`",
+            ],
+            sz,
+            format,
+        )
+        .map_err(chart_err);
+    };
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| chart_err(marmot_charts::ChartError::GeoJson(e.to_string())))?;
+    let (code, name) = match code_properties(&doc) {
+        Some((_, c, n)) => (c, n),
+        None => ("WD24CD".to_string(), "WD24NM".to_string()),
+    };
+    let mut areas = marmot_charts::areas_from_geojson(&text, &code, &name).map_err(chart_err)?;
+    for a in &mut areas {
+        if let Some(r) = by_code.get(a.code.as_str()) {
+            a.value = r.value;
+            a.suppressed = r.suppressed && r.value.is_none();
         }
     }
     marmot_charts::choropleth(&title, &y_label(&ind), &areas, sz, format).map_err(chart_err)
