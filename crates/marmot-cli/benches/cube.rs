@@ -98,7 +98,13 @@ fn main() {
                 m.1 / d.1
             ));
         }
-        None => r.line("\nduckdb not available (pip install duckdb): no ratio"),
+        None => {
+            assert!(
+                !common::duckdb_installed(),
+                "duckdb is installed but its run failed (its error is above)"
+            );
+            r.line("\nduckdb not available (pip install duckdb): no ratio")
+        }
     }
     r.finish();
 }

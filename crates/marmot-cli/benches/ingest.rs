@@ -234,7 +234,13 @@ fn main() {
                 m.peak_mib / d.peak_mib
             ));
         }
-        None => r.line("\nduckdb not available (pip install duckdb): no ratio"),
+        None => {
+            assert!(
+                !common::duckdb_installed(),
+                "duckdb is installed but its run failed (its error is above)"
+            );
+            r.line("\nduckdb not available (pip install duckdb): no ratio")
+        }
     }
     r.finish();
 }

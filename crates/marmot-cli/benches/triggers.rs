@@ -112,7 +112,13 @@ fn main() {
                 weekly.1 / d.1
             ));
         }
-        None => r.line("\nduckdb not available (pip install duckdb): no ratio"),
+        None => {
+            assert!(
+                !common::duckdb_installed(),
+                "duckdb is installed but its run failed (its error is above)"
+            );
+            r.line("\nduckdb not available (pip install duckdb): no ratio")
+        }
     }
     if place == "city-and-hackney" {
         r.line(format!(

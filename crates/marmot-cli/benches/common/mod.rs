@@ -31,11 +31,25 @@ for kind in ("tables", "reference"):
         files = sorted(glob.glob(os.path.join(d, "**", "*.parquet"), recursive=True))
         if files:
             con.execute(f"CREATE VIEW {os.path.basename(d)} AS SELECT * FROM read_parquet({files!r}, hive_partitioning = false)")
+# Marmot's SQL function nhs_ethnic_group (marmot_model::nhs_ethnic_group), as a DuckDB macro.
+con.execute("""CREATE MACRO nhs_ethnic_group(c) AS CASE
+    WHEN c IN ('A', 'B', 'C') THEN 'White' WHEN c IN ('D', 'E', 'F', 'G') THEN 'Mixed'
+    WHEN c IN ('H', 'J', 'K', 'L', 'R') THEN 'Asian' WHEN c IN ('M', 'N', 'P') THEN 'Black'
+    WHEN c = 'S' THEN 'Other' ELSE 'Not stated' END""")
 rows = 0
 for q in queries:
     rows += len(con.execute(q).fetchall())
 print(rows, file=sys.stderr)
 "#;
+
+/// Whether Python can import `duckdb`. A bench prints "no ratio" only then; DuckDB installed
+/// but failing fails the bench, so that a broken peer query never reads as a missing peer.
+pub fn duckdb_installed() -> bool {
+    Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
 
 /// Runs a command under Python's timer: (seconds, peak RSS in MiB), None when it failed.
 pub fn measure(args: &[&str], env: &[(&str, &str)]) -> Option<(f64, f64)> {
