@@ -112,13 +112,7 @@ fn main() {
                 weekly.1 / d.1
             ));
         }
-        None => {
-            assert!(
-                !common::duckdb_installed(),
-                "duckdb is installed but its run failed (its error is above)"
-            );
-            r.line("\nduckdb not available (pip install duckdb): no ratio")
-        }
+        None => r.line(common::no_duckdb()),
     }
     if place == "city-and-hackney" {
         r.line(format!(

@@ -42,13 +42,19 @@ for q in queries:
 print(rows, file=sys.stderr)
 "#;
 
-/// Whether Python can import `duckdb`. A bench prints "no ratio" only then; DuckDB installed
-/// but failing fails the bench, so that a broken peer query never reads as a missing peer.
-pub fn duckdb_installed() -> bool {
-    Command::new("python3")
+/// The line a bench prints when its DuckDB run gave nothing: "no ratio" only when Python
+/// cannot import `duckdb`. DuckDB installed but failing fails the bench, so that a broken peer
+/// query never reads as a missing peer.
+pub fn no_duckdb() -> &'static str {
+    let installed = Command::new("python3")
         .args(["-c", "import duckdb"])
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        !installed,
+        "duckdb is installed but its run failed (its error is above)"
+    );
+    "\nduckdb not available (pip install duckdb): no ratio"
 }
 
 /// Runs a command under Python's timer: (seconds, peak RSS in MiB), None when it failed.
