@@ -16,7 +16,13 @@
 //!   maps to week 52 in years without a week 53); the reference weeks are
 //!   that date ± 7, 14, ... days up to `window` weeks. Dates that are not in
 //!   the series (gaps) count as missing weeks.
-//! * Undated series: the centre of year `j` is exactly `52 * j` weeks back.
+//! * Undated series: the centre of year `j` is exactly `freq * j` periods
+//!   back, `freq` being the series' periods per year
+//!   ([`WeeklySeries::periods_per_year`]: 52 weekly, 12 monthly).
+//! * Dated monthly series (12 periods per year): the centre of year `j` is
+//!   the same calendar month `j` years earlier, the reference months that
+//!   date ± 1, 2, ... months up to `window` months. Other dated frequencies
+//!   than 52 and 12 are an error.
 //!
 //! Missing counts among the reference weeks are dropped.
 
@@ -145,8 +151,29 @@ fn reference_indices(
     p: &BaselineParams,
 ) -> Result<Option<Vec<Option<usize>>>> {
     let w = p.window as i64;
+    let freq = series.periods_per_year();
     let mut out = Vec::with_capacity(p.years * (2 * p.window + 1));
     match series.dates() {
+        Some(dates) if freq == 12 => {
+            let first = dates[0];
+            for j in 1..=p.years {
+                let centre = dates[t].add_months(-12 * j as i64);
+                if centre.add_months(-w) < first {
+                    return Ok(None);
+                }
+                for o in -w..=w {
+                    out.push(dates.binary_search(&centre.add_months(o)).ok());
+                }
+            }
+        }
+        Some(_) if freq != 52 => {
+            return Err(SurveillanceError::InvalidParameter {
+                name: "periods_per_year",
+                reason: format!(
+                    "a dated series needs 52 (weekly) or 12 (monthly) periods per year, got {freq}"
+                ),
+            });
+        }
         Some(dates) => {
             let first = dates[0];
             for j in 1..=p.years {
@@ -160,12 +187,12 @@ fn reference_indices(
             }
         }
         None => {
-            let need = 52 * p.years + p.window;
+            let need = freq * p.years + p.window;
             if t < need {
                 return Ok(None);
             }
             for j in 1..=p.years {
-                let centre = t - 52 * j;
+                let centre = t - freq * j;
                 out.extend((centre - p.window..=centre + p.window).map(Some));
             }
         }
@@ -229,8 +256,10 @@ fn validate(p: &BaselineParams) -> Result<()> {
 /// `level` in (0, 1)); `population_offset` without population;
 /// `InsufficientHistory` when the oldest reference window of a week in the
 /// range starts before the series (undated: the first evaluable index is
-/// `52 · years + window`); `ReferenceWeekMissing` if no later week of the
-/// series has enough history either.
+/// `freq · years + window`, `freq` = 52 weekly, 12 monthly);
+/// `ReferenceWeekMissing` if no later week of the series has enough history
+/// either; `InvalidParameter` for a dated series that is neither weekly nor
+/// monthly.
 pub fn baseline_comparison(
     series: &WeeklySeries,
     range: Range<usize>,
@@ -381,6 +410,31 @@ mod tests {
 
     fn undated(n: usize, f: impl Fn(usize) -> f64) -> WeeklySeries {
         WeeklySeries::new((0..n).map(f).collect()).unwrap()
+    }
+
+    #[test]
+    fn monthly_reference_months() {
+        let p = BaselineParams {
+            years: 2,
+            window: 1,
+            ..Default::default()
+        };
+        let s = WeeklySeries::monthly((0..40).map(|i| i as f64).collect()).unwrap();
+        let want: Vec<Option<usize>> = [12, 13, 14, 0, 1, 2].map(Some).to_vec();
+        assert_eq!(reference_indices(&s, 25, &p).unwrap().unwrap(), want);
+        assert_eq!(reference_indices(&s, 24, &p).unwrap(), None);
+        let d0 = d("2001-01-01");
+        let dated = s
+            .clone()
+            .dated((0..40).map(|i| d0.add_months(i)).collect())
+            .unwrap();
+        assert_eq!(reference_indices(&dated, 25, &p).unwrap().unwrap(), want);
+        assert_eq!(reference_indices(&dated, 24, &p).unwrap(), None);
+        let q = s
+            .with_frequency(4)
+            .unwrap()
+            .dated((0..40).map(|i| d0.add_months(3 * i)).collect());
+        assert!(baseline_comparison(&q.unwrap(), 30..40, &p).is_err());
     }
 
     #[test]

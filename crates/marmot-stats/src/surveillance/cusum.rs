@@ -26,9 +26,10 @@ pub enum CusumReference {
     PreWindowMean,
     /// A fixed value.
     Fixed(f64),
-    /// `"glm"`: Poisson GLM `1 + cos(2 pi t/52) + sin(2 pi t/52)` fitted to
-    /// the weeks before the window, predicted for each week in the window,
-    /// with `t = start_week + index` (index 0-based).
+    /// `"glm"`: Poisson GLM `1 + cos(2 pi t/freq) + sin(2 pi t/freq)` fitted
+    /// to the weeks before the window, predicted for each week in the window,
+    /// with `t = start_week + index` (index 0-based) and `freq` the series'
+    /// periods per year (52 weekly, 12 monthly; R: `freq`).
     Glm,
 }
 
@@ -65,8 +66,8 @@ pub struct CusumParams {
     pub m: CusumReference,
     /// Standardisation.
     pub trans: CusumTransform,
-    /// Week-of-year of the first observation (R: `start[2]`, default 1);
-    /// only used by `CusumReference::Glm`.
+    /// Week-of-year (month for a monthly series) of the first observation
+    /// (R: `start[2]`, default 1); only used by `CusumReference::Glm`.
     pub start_week: u32,
 }
 
@@ -108,11 +109,12 @@ fn poisson_harmonic_fit(
     range: &Range<usize>,
 ) -> Result<Vec<f64>> {
     let time = |i: usize| f64::from(start_week) + i as f64;
+    let freq = series.periods_per_year() as f64;
     let row = |t: f64| {
         [
             1.0,
-            (2.0 * PI / 52.0 * t).cos(),
-            (2.0 * PI / 52.0 * t).sin(),
+            (2.0 * PI / freq * t).cos(),
+            (2.0 * PI / freq * t).sin(),
         ]
     };
     let mut x = Vec::with_capacity(end * 3);

@@ -1,5 +1,7 @@
 //! Text-in, text-out engine for `marmot detect` (outbreak detection on a
-//! weekly series given as CSV).
+//! weekly series given as CSV; monthly series through
+//! [`parse_series_csv_with_frequency`] or [`SeriesInput::new`] with a
+//! [`WeeklySeries::monthly`] series).
 //!
 //! Pure functions only: the command line reads the file, calls
 //! [`parse_series_csv`], [`Method::parse`], [`parse_params`], [`run`] and
@@ -30,7 +32,7 @@ use super::farrington::{
     Limit54, PowerTransform, ThresholdMethod, farrington_classic, farrington_flexible,
 };
 use super::glr::{Direction, GlrPoisParams, Mu0, glr_pois};
-use super::series::{Date, WeeklySeries};
+use super::series::{Date, WEEKLY, WeeklySeries};
 
 /// Errors of the `marmot detect` engine (CSV input, method and parameter
 /// parsing, and the detection methods themselves).
@@ -257,7 +259,15 @@ fn is_na(v: &str) -> bool {
     v.is_empty() || v.eq_ignore_ascii_case("na")
 }
 
-/// Parses the input of `marmot detect`: a CSV weekly series.
+/// Parses the input of `marmot detect`: a CSV weekly series (52 periods per
+/// year). Same as [`parse_series_csv_with_frequency`] with [`WEEKLY`].
+pub fn parse_series_csv(text: &str) -> DetectResult<SeriesInput> {
+    parse_series_csv_with_frequency(text, WEEKLY)
+}
+
+/// Parses a CSV series with `periods_per_year` periods per year (52 weekly,
+/// 12 monthly; R's `freq`), which every method then follows (see
+/// [`WeeklySeries::with_frequency`]). "Week" below means one period (row).
 ///
 /// Columns (header names case-insensitive, other columns ignored; UTF-8 BOM
 /// and CRLF line ends tolerated):
@@ -266,16 +276,27 @@ fn is_na(v: &str) -> bool {
 /// * `date` (optional): week-start date `YYYY-MM-DD`, strictly increasing.
 ///   Reference weeks are found by calendar year when every row has a date;
 ///   when the column is absent or any value is `NA`/empty, reference weeks
-///   are exactly `52 * j` weeks back for the whole series (R's
-///   `epochAsDate = FALSE`).
+///   are exactly `periods_per_year * j` rows back for the whole series (R's
+///   `epochAsDate = FALSE`). Monthly dates are period starts (e.g. the 1st).
 /// * `population` (optional): population of each week (finite, > 0), used
 ///   as offset by `population_offset=true`; all `NA`/empty = no population,
 ///   otherwise required on every row.
 /// * `in_window` (optional): `1` for the rows to evaluate, `0` otherwise;
-///   by default the last 52 rows (all rows if fewer).
+///   by default the last `periods_per_year` rows (all rows if fewer).
 ///
-/// Errors name the 1-based data row and the column.
-pub fn parse_series_csv(text: &str) -> DetectResult<SeriesInput> {
+/// Errors name the 1-based data row and the column; `periods_per_year < 2`
+/// is an `InvalidParameter`.
+pub fn parse_series_csv_with_frequency(
+    text: &str,
+    periods_per_year: usize,
+) -> DetectResult<SeriesInput> {
+    if periods_per_year < 2 {
+        return Err(DetectError::InvalidParameter {
+            name: "periods_per_year".to_string(),
+            value: periods_per_year.to_string(),
+            expected: "an integer >= 2 (52 weekly, 12 monthly)".to_string(),
+        });
+    }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -388,6 +409,9 @@ pub fn parse_series_csv(text: &str) -> DetectResult<SeriesInput> {
         ),
         other => csv_err(None, Some("count"), other.to_string()),
     })?;
+    series = series
+        .with_frequency(periods_per_year)
+        .map_err(|e| csv_err(None, None, e.to_string()))?;
     if dates.iter().all(Option::is_some) {
         let d: Vec<Date> = dates.iter().flatten().copied().collect();
         if let Some(i) = (1..n).find(|&i| d[i] <= d[i - 1]) {
@@ -423,7 +447,7 @@ pub fn parse_series_csv(text: &str) -> DetectResult<SeriesInput> {
         }
         window
     } else {
-        (n.saturating_sub(52)..n).collect()
+        (n.saturating_sub(periods_per_year)..n).collect()
     };
     let mut input = SeriesInput::new(series, evaluate)?;
     input.dates = dates;
@@ -1274,6 +1298,23 @@ pub fn to_json(rows: &[DetectRow]) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn monthly_csv_input() {
+        let text: String = std::iter::once("count\n".to_string())
+            .chain((0..30).map(|i| format!("{}\n", i % 7)))
+            .collect();
+        let weekly = parse_series_csv(&text).unwrap();
+        assert_eq!(weekly.series().periods_per_year(), 52);
+        assert_eq!(weekly.evaluated(), (0..30).collect::<Vec<_>>());
+        let monthly = parse_series_csv_with_frequency(&text, 12).unwrap();
+        assert_eq!(monthly.series().periods_per_year(), 12);
+        assert_eq!(monthly.evaluated(), (18..30).collect::<Vec<_>>());
+        assert!(matches!(
+            parse_series_csv_with_frequency(&text, 1),
+            Err(DetectError::InvalidParameter { .. })
+        ));
+    }
 
     #[test]
     fn method_names_round_trip() {

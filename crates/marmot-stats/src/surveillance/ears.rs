@@ -14,6 +14,11 @@
 //! `z = qnorm(1 - alpha)`; `sd` is the sample standard deviation. Alarm:
 //! `observed > upper` (strict). For C3 the bound is undefined (None, no
 //! alarm) when a baseline standard deviation is 0 and `min_sigma = 0`.
+//!
+//! EARS uses only the periods immediately before `t`, so it does not depend
+//! on the number of periods per year: on a monthly series
+//! ([`WeeklySeries::monthly`]) every "week" here is a month, exactly as R's
+//! `earsC` on an `sts` with `freq = 12`.
 
 use std::ops::Range;
 
@@ -110,8 +115,8 @@ fn baseline_stats(
     Some((m, pmax(s, min_sigma)))
 }
 
-/// Runs EARS C1/C2/C3 (R: `surveillance::earsC`) on `range` (0-based,
-/// half-open).
+/// Runs EARS C1/C2/C3 (Hutwagner et al. 2003; R: `surveillance::earsC`) on
+/// `range` (0-based, half-open) of a weekly or monthly series.
 ///
 /// Errors: `baseline < 3`, `min_sigma < 0`, invalid alpha or range, and
 /// `InsufficientHistory` when the first evaluated week has fewer than

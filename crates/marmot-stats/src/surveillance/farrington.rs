@@ -21,6 +21,21 @@
 //! based weights, and compare the count in week `t` with an upper threshold
 //! of the predictive distribution.
 //!
+//! # Weekly and monthly series
+//!
+//! Both follow the series' number of periods per year
+//! ([`WeeklySeries::periods_per_year`], R's `freq`): 52 for weekly series
+//! (the default) and 12 for monthly ones ([`WeeklySeries::monthly`]), as R
+//! does with `freq = 12`. Then every "week" below is a month: `w`,
+//! `past_weeks_not_included` and `limit54.period` count months, and the
+//! reference months are exactly `12 * j` months back for undated series, or
+//! the same calendar month `j` years back for dated ones. The R defaults of
+//! `w`, `no_periods` and `past_weeks_not_included` are meant for weekly data;
+//! choose monthly values explicitly (e.g. `w = 2`, `no_periods = 4`,
+//! `past_weeks_not_included = 6`; see the monthly reference fixtures).
+//! Dated series need 52, 12 or 365 periods per year (R's `epochAsDate =
+//! TRUE` supports only these).
+//!
 //! # Lower threshold (detecting drops)
 //!
 //! Every evaluated week also reports a `lower` threshold and
@@ -41,8 +56,21 @@ use super::error::{Result, SurveillanceError};
 use super::glm::{Design, GlmFit, fit_poisson, fit_poisson_no_hat};
 use super::series::WeeklySeries;
 
-/// Weeks per year used for undated series.
-const FREQ: usize = 52;
+/// Checks that a dated series has a frequency R's `surveillance` can find
+/// reference dates for (week, month or day), and returns the frequency.
+fn checked_frequency(series: &WeeklySeries) -> Result<usize> {
+    let freq = series.periods_per_year();
+    if series.dates().is_some() && !matches!(freq, 12 | 52 | 365) {
+        return Err(SurveillanceError::InvalidParameter {
+            name: "periods_per_year",
+            reason: format!(
+                "a dated series needs 52 (weekly), 12 (monthly) or 365 (daily) periods per \
+                 year, got {freq}; drop the dates to use exactly {freq} periods per year"
+            ),
+        });
+    }
+    Ok(freq)
+}
 
 /// How the upper threshold is computed from the fitted model
 /// (R: `thresholdMethod`).
@@ -82,12 +110,14 @@ impl PowerTransform {
 }
 
 /// "No alarm unless at least `cases` were reported in the last `period`
-/// weeks, current week included" (R: `limit54 = c(cases, period)`).
+/// weeks (months for a monthly series), current one included"
+/// (R: `limit54 = c(cases, period)`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limit54 {
     /// Minimum number of cases (R default 5).
     pub cases: f64,
-    /// Number of weeks, including the current one (R default 4).
+    /// Number of periods (weeks, or months for a monthly series), including
+    /// the current one (R default 4).
     pub period: usize,
 }
 
@@ -117,12 +147,14 @@ pub enum InferenceDispersion {
 
 /// Parameters of [`farrington_flexible`] (R: `control` of
 /// `farringtonFlexible`). `Default` gives the Noufaily et al. (2013)
-/// settings used in the reference calls.
+/// settings used in the reference calls. All window lengths count periods
+/// of the series: weeks, or months for a monthly series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FarringtonFlexibleParams {
     /// Number of past years (R: `b`, default 5).
     pub b: usize,
-    /// Half window width around reference weeks (R: `w`, default 3).
+    /// Half window width around reference weeks (months for a monthly
+    /// series) (R: `w`, default 3).
     pub w: usize,
     /// Down-weight past outbreaks (R: `reweight`, default true).
     pub reweight: bool,
@@ -137,8 +169,9 @@ pub struct FarringtonFlexibleParams {
     /// Number of seasonal factor levels (R: `noPeriods`, default 10; 1 = no
     /// factor, only windows around reference weeks).
     pub no_periods: usize,
-    /// Number of most recent weeks (before the current one) left out of the
-    /// baseline (R: `pastWeeksNotIncluded`, default 26).
+    /// Number of most recent weeks (months for a monthly series) before the
+    /// current one left out of the baseline (R: `pastWeeksNotIncluded`,
+    /// default 26).
     pub past_weeks_not_included: usize,
     /// Threshold method (R: `thresholdMethod`, default `NbPlugin`).
     pub threshold_method: ThresholdMethod,
@@ -434,14 +467,23 @@ fn limit54_enough(series: &WeeklySeries, k: usize, l: &Limit54) -> bool {
 // Flexible
 // ---------------------------------------------------------------------------
 
-/// Indices of the current week and the same week 1..=b years back.
+/// Indices of the current period and the same period 1..=b years back
+/// (R: `algo.farrington.referencetimepoints`): dated series by calendar year,
+/// snapped to the weekday of the current week for weekly series; undated
+/// series exactly `freq * j` periods back.
 fn reference_points(series: &WeeklySeries, k: usize, b: usize) -> Result<Vec<usize>> {
+    let freq = series.periods_per_year();
     let mut refs = Vec::with_capacity(b + 1);
     match series.dates() {
         Some(dates) => {
             let d0 = dates[k];
             for j in 0..=b {
-                let target = d0.minus_years(j as i64).closest_same_weekday(d0);
+                let back = d0.minus_years(j as i64);
+                let target = if freq == 52 {
+                    back.closest_same_weekday(d0)
+                } else {
+                    back
+                };
                 let idx = dates.binary_search(&target).map_err(|_| {
                     SurveillanceError::ReferenceWeekMissing {
                         index: k,
@@ -454,7 +496,7 @@ fn reference_points(series: &WeeklySeries, k: usize, b: usize) -> Result<Vec<usi
         None => {
             for j in 0..=b {
                 let idx =
-                    k.checked_sub(FREQ * j)
+                    k.checked_sub(freq * j)
                         .ok_or(SurveillanceError::ReferenceWeekMissing {
                             index: k,
                             years_back: j,
@@ -611,15 +653,21 @@ fn inference_dispersion(f: &FlexFit, p: &FarringtonFlexibleParams) -> f64 {
 /// (0-based, half-open).
 ///
 /// Baseline: for each of the `b` previous years, the reference week (same
-/// calendar week; exactly 52 weeks per year for undated series) and `w`
-/// weeks either side; with `no_periods > 1` all weeks between the first
-/// window and the current week enter, split into `no_periods` factor levels.
-/// The `past_weeks_not_included` weeks before the current one (and the
-/// current week) are excluded. Missing counts are dropped from the baseline.
+/// calendar week; exactly `freq` periods per year for undated series, see
+/// [`WeeklySeries::periods_per_year`]) and `w` weeks either side; with
+/// `no_periods > 1` all weeks between the first window and the current week
+/// enter, split into `no_periods` factor levels. The
+/// `past_weeks_not_included` weeks before the current one (and the current
+/// week) are excluded. Missing counts are dropped from the baseline.
+///
+/// Monthly series ([`WeeklySeries::monthly`], 12 periods per year) run
+/// exactly as R's `farringtonFlexible` on an `sts` with `freq = 12`: every
+/// "week" is then a month (see the [module docs](self)).
 ///
 /// Errors: invalid parameters/range, reference weeks that are not in the
 /// series (too little history: R stops with the same condition),
-/// `population_offset` without population.
+/// `population_offset` without population, a dated series whose frequency
+/// is not 52, 12 or 365.
 pub fn farrington_flexible(
     series: &WeeklySeries,
     range: Range<usize>,
@@ -627,6 +675,7 @@ pub fn farrington_flexible(
 ) -> Result<Vec<FarringtonWeek>> {
     series.check_range(&range)?;
     params.validate()?;
+    checked_frequency(series)?;
     if params.population_offset && series.population().is_none() {
         return Err(SurveillanceError::MissingPopulation);
     }
@@ -794,18 +843,31 @@ pub fn farrington_flexible(
 // Classic
 // ---------------------------------------------------------------------------
 
-/// Baseline indices of `algo.farrington`: `w` weeks either side of the
-/// same week in each of the `b` previous years; weeks before the start of the
-/// series (or dates not in the series) are skipped.
+/// Baseline indices of `algo.farrington`: `w` periods either side of the
+/// same period in each of the `b` previous years; periods before the start of
+/// the series (or dates not in the series) are skipped. Undated: exactly
+/// `freq * j` periods back. Dated (R: `refvalIdxByDate`): the date `j`
+/// calendar years back, stepped by weeks (snapped to the current weekday),
+/// months (moved to the current day of month) or days.
 fn classic_reference_indices(series: &WeeklySeries, k: usize, b: usize, w: usize) -> Vec<usize> {
+    let freq = series.periods_per_year();
     let mut out = Vec::new();
     match series.dates() {
         Some(dates) => {
             let d0 = dates[k];
+            let (_, _, day0) = d0.ymd();
             for j in 1..=b {
                 let rp = d0.minus_years(j as i64);
                 for d in -(w as i64)..=(w as i64) {
-                    let target = rp.add_days(7 * d).closest_same_weekday(d0);
+                    let target = match freq {
+                        52 => rp.add_days(7 * d).closest_same_weekday(d0),
+                        12 => {
+                            let m = rp.add_months(d);
+                            let (_, _, day) = m.ymd();
+                            m.add_days(i64::from(day0) - i64::from(day))
+                        }
+                        _ => rp.add_days(d),
+                    };
                     if let Ok(i) = dates.binary_search(&target) {
                         out.push(i);
                     }
@@ -815,7 +877,7 @@ fn classic_reference_indices(series: &WeeklySeries, k: usize, b: usize, w: usize
         None => {
             for j in (1..=b).rev() {
                 for d in -(w as i64)..=(w as i64) {
-                    let i = k as i64 - (FREQ * j) as i64 + d;
+                    let i = k as i64 - (freq * j) as i64 + d;
                     if i >= 0 {
                         out.push(i as usize);
                     }
@@ -873,7 +935,8 @@ fn classic_fit(y: &[f64], wtime: &[f64], trend: bool, reweight: bool) -> Result<
 
 /// Runs the original Farrington et al. (1996) algorithm as implemented by
 /// R's `surveillance::algo.farrington` (and the `farrington` wrapper) on the
-/// weeks in `range` (0-based, half-open).
+/// weeks in `range` (0-based, half-open). Follows the series' frequency like
+/// [`farrington_flexible`] (monthly series: months instead of weeks).
 ///
 /// Differences from [`farrington_flexible`] with
 /// [`FarringtonFlexibleParams::farrington_1996`]: reweighting threshold 1,
@@ -882,8 +945,9 @@ fn classic_fit(y: &[f64], wtime: &[f64], trend: bool, reweight: bool) -> Result<
 /// weeks are skipped instead of being an error, and alarms do not require a
 /// non-zero count. Missing counts in the baseline are dropped.
 ///
-/// Errors: invalid parameters/range; a week whose baseline has too few
-/// observations to fit the model gives `InsufficientHistory`.
+/// Errors: invalid parameters/range; a dated series whose frequency is not
+/// 52, 12 or 365; a week whose baseline has too few observations to fit the
+/// model gives `InsufficientHistory`.
 pub fn farrington_classic(
     series: &WeeklySeries,
     range: Range<usize>,
@@ -903,6 +967,7 @@ pub fn farrington_classic(
         });
     }
     check_limit54(&params.limit54)?;
+    let freq = checked_frequency(series)?;
     let z = dist::qnorm_std(1.0 - params.alpha / 2.0);
     let mut out = Vec::with_capacity(range.len());
     for k in range {
@@ -914,7 +979,7 @@ pub fn farrington_classic(
         if idx.len() < needed {
             return Err(SurveillanceError::InsufficientHistory {
                 index: k,
-                first_evaluable: FREQ * params.b.saturating_sub(1) + params.w + 1,
+                first_evaluable: freq * params.b.saturating_sub(1) + params.w + 1,
             });
         }
         let y: Vec<f64> = idx.iter().filter_map(|&i| series.count(i)).collect();
@@ -978,6 +1043,7 @@ pub fn farrington_classic(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::surveillance::series::Date;
 
     /// Deterministic seasonal counts (no RNG dependency).
     fn seasonal(n: usize) -> Vec<f64> {
@@ -1196,6 +1262,75 @@ mod tests {
         }
         let r = farrington_classic(&z, 400..420, &FarringtonClassicParams::default()).unwrap();
         assert!(r.iter().all(|w| !w.alarm));
+    }
+
+    #[test]
+    fn monthly_series_follow_their_frequency() {
+        let p = FarringtonFlexibleParams {
+            w: 2,
+            no_periods: 4,
+            past_weeks_not_included: 6,
+            ..Default::default()
+        };
+        let s = WeeklySeries::monthly(seasonal(100)).unwrap();
+        // 5 * 12 + 2 = 62 is the first evaluable 0-based index
+        assert!(matches!(
+            farrington_flexible(&s, 61..70, &p),
+            Err(SurveillanceError::InsufficientHistory {
+                first_evaluable: 62,
+                ..
+            })
+        ));
+        assert!(farrington_flexible(&s, 62..100, &p).is_ok());
+        assert_eq!(
+            reference_points(&s, 80, 5).unwrap(),
+            [80, 68, 56, 44, 32, 20]
+        );
+        // dated monthly (1st of each month): same calendar month j years back
+        let d0 = Date::from_ymd(2001, 1, 1).unwrap();
+        let dated = s
+            .clone()
+            .dated((0..100).map(|i| d0.add_months(i)).collect())
+            .unwrap();
+        assert_eq!(
+            reference_points(&dated, 80, 5).unwrap(),
+            [80, 68, 56, 44, 32, 20]
+        );
+        let mut c = classic_reference_indices(&dated, 80, 2, 1);
+        assert_eq!(c, [67, 68, 69, 55, 56, 57]);
+        c = classic_reference_indices(&s, 80, 2, 1);
+        assert_eq!(c, [55, 56, 57, 67, 68, 69]);
+        // a dated series with a frequency R cannot date is an error
+        let q = WeeklySeries::new(seasonal(100))
+            .unwrap()
+            .with_frequency(4)
+            .unwrap()
+            .dated((0..100).map(|i| d0.add_months(3 * i)).collect())
+            .unwrap();
+        for r in [
+            farrington_flexible(&q, 90..100, &p),
+            farrington_classic(&q, 90..100, &FarringtonClassicParams::default()),
+        ] {
+            assert!(matches!(
+                r,
+                Err(SurveillanceError::InvalidParameter {
+                    name: "periods_per_year",
+                    ..
+                })
+            ));
+        }
+        // undated quarterly data are fine: exactly 4 periods per year
+        let q = WeeklySeries::new(seasonal(40))
+            .unwrap()
+            .with_frequency(4)
+            .unwrap();
+        let p = FarringtonFlexibleParams {
+            w: 0,
+            no_periods: 1,
+            past_weeks_not_included: 0,
+            ..p
+        };
+        assert!(farrington_flexible(&q, 30..40, &p).is_ok());
     }
 
     #[test]

@@ -36,8 +36,9 @@ pub enum Direction {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mu0 {
     /// `mu0 = NULL` / a list: Poisson GLM
-    /// `y ~ 1 [+ t] + sum_{s=1}^{harmonics} cos(2 pi s t/52) + sin(2 pi s t/52)`
-    /// fitted to the weeks before the window with `t` = 1-based index.
+    /// `y ~ 1 [+ t] + sum_{s=1}^{harmonics} cos(2 pi s t/freq) + sin(2 pi s t/freq)`
+    /// fitted to the weeks before the window with `t` = 1-based index and
+    /// `freq` the series' periods per year (52 weekly, 12 monthly; R: `freq`).
     Estimate {
         /// Number of harmonics `S` (R default 1).
         harmonics: usize,
@@ -183,13 +184,14 @@ pub fn glr_pois(
             v.clone()
         }
         Mu0::Estimate { harmonics, trend } => {
+            let freq = series.periods_per_year() as f64;
             let row = |t: f64| {
                 let mut r = vec![1.0];
                 if *trend {
                     r.push(t);
                 }
                 for s in 1..=*harmonics {
-                    let a = 2.0 * s as f64 * PI / 52.0 * t;
+                    let a = 2.0 * s as f64 * PI / freq * t;
                     r.push(a.cos());
                     r.push(a.sin());
                 }

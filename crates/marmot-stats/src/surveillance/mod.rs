@@ -1,4 +1,5 @@
-//! Outbreak and early-warning detection for weekly surveillance counts.
+//! Outbreak and early-warning detection for weekly (or monthly) surveillance
+//! counts.
 //!
 //! Pure-Rust re-implementations of algorithms of the R package
 //! `surveillance` (Salmon, Schumacher & Höhle 2016, *Monitoring Count Time
@@ -19,8 +20,12 @@
 //! in, CSV/JSON rows out) over the methods above.
 //!
 //! Inputs are a [`WeeklySeries`] (counts with optional missing values,
-//! optional week-start dates, optional population) and a 0-based half-open
-//! range of week indices to evaluate. Each function returns one result per
+//! optional week-start dates, optional population, and a number of periods
+//! per year: 52 by default, 12 for a monthly series built with
+//! [`WeeklySeries::monthly`] or [`WeeklySeries::with_frequency`]) and a
+//! 0-based half-open range of week (month) indices to evaluate. The R-derived
+//! methods follow the frequency exactly as R's `surveillance` follows an
+//! `sts` object's `freq`. Each function returns one result per
 //! evaluated week with `observed`, `expected`, thresholds and `alarm`, plus
 //! method-specific fields. Lower thresholds / drop detection:
 //! [`FarringtonWeek::lower`] and [`Direction::Decrease`] for the GLR chart.
@@ -44,7 +49,7 @@ pub use baseline::{BaselineInterval, BaselineParams, BaselineWeek, baseline_comp
 pub use cusum::{CusumParams, CusumReference, CusumTransform, CusumWeek, cusum};
 pub use detect::{
     DetectError, DetectResult, DetectRow, Method, MethodParams, SeriesInput, parse_param_arg,
-    parse_params, parse_series_csv, to_csv, to_json,
+    parse_params, parse_series_csv, parse_series_csv_with_frequency, to_csv, to_json,
 };
 pub use ears::{EarsMethod, EarsParams, EarsWeek, ears_c};
 pub use error::{Result, SurveillanceError};
@@ -54,4 +59,4 @@ pub use farrington::{
     Limit54, PowerTransform, ThresholdMethod, farrington_classic, farrington_flexible,
 };
 pub use glr::{Direction, GlrPoisParams, GlrWeek, Mu0, glr_pois};
-pub use series::{Date, WeeklySeries};
+pub use series::{Date, MONTHLY, WEEKLY, WeeklySeries};

@@ -1,5 +1,6 @@
-//! Input data: a weekly count series with optional week-start dates and an
-//! optional population (for offsets).
+//! Input data: a count series with a number of periods per year (52 for
+//! weekly data, the default; 12 for monthly data), optional period-start
+//! dates and an optional population (for offsets).
 
 use std::ops::Range;
 
@@ -105,6 +106,19 @@ impl Date {
         }
     }
 
+    /// The date `months` calendar months later (negative: earlier),
+    /// normalised like R's `seq(date, by = "1 month")`: the day of month is
+    /// kept and an overflow rolls into the next month (31 Jan + 1 month is
+    /// 3 Mar, or 2 Mar in a leap year).
+    pub fn add_months(self, months: i64) -> Self {
+        let (y, m, d) = self.ymd();
+        let total = y * 12 + i64::from(m) - 1 + months;
+        let (ny, nm) = (total.div_euclid(12), total.rem_euclid(12) as u32 + 1);
+        Date {
+            days: days_from_civil(ny, nm, 1) + i64::from(d) - 1,
+        }
+    }
+
     /// Adds a number of days.
     pub fn add_days(self, days: i64) -> Self {
         Date {
@@ -134,23 +148,65 @@ impl std::fmt::Display for Date {
     }
 }
 
-/// A weekly series of counts, optionally with week-start dates and a
-/// population per week.
+/// Periods per year of a weekly series (R `sts`: `freq = 52`), the default.
+pub const WEEKLY: usize = 52;
+
+/// Periods per year of a monthly series (R `sts`: `freq = 12`).
+pub const MONTHLY: usize = 12;
+
+/// A series of counts, weekly by default, optionally with period-start dates
+/// and a population per period.
 ///
-/// Missing counts are `None`. Where dates are absent, "the same week `j`
-/// years ago" is exactly `52 * j` weeks back (R: `epochAsDate = FALSE`);
-/// with dates, reference weeks are found by calendar year as in R.
+/// The type keeps its historical name, but the number of periods per year
+/// (R's `freq` slot of an `sts` object) is a property of the series:
+/// [`WEEKLY`] (52, the default of every constructor) or [`MONTHLY`] (12), set
+/// with [`WeeklySeries::with_frequency`] or built directly with
+/// [`WeeklySeries::monthly`]. Every algorithm of the
+/// [`surveillance`](super) module follows it, as R's `surveillance` follows
+/// `freq`; "week" in the docs of the algorithms then means "period"
+/// (month).
+///
+/// Missing counts are `None`. Where dates are absent, "the same period `j`
+/// years ago" is exactly `freq * j` periods back (R: `epochAsDate = FALSE`);
+/// with dates, reference periods are found by calendar year as in R (weekly:
+/// snapped to the weekday of the current week; monthly: the same day of
+/// month, so dates are usually the 1st).
+///
+/// ```
+/// use marmot_stats::surveillance::{Date, WeeklySeries};
+/// // 13 years of monthly counts, undated: references are exactly 12 * j back.
+/// let counts: Vec<f64> = (0..156).map(|i| 20.0 + (i % 12) as f64).collect();
+/// let monthly = WeeklySeries::monthly(counts.clone()).unwrap();
+/// assert_eq!(monthly.periods_per_year(), 12);
+/// // The same, dated (first of each month from January 1985).
+/// let start = Date::from_ymd(1985, 1, 1).unwrap();
+/// let dates = (0..156).map(|i| start.add_months(i)).collect();
+/// let dated = WeeklySeries::new(counts)
+///     .unwrap()
+///     .with_frequency(12)
+///     .unwrap()
+///     .dated(dates)
+///     .unwrap();
+/// assert_eq!(dated.periods_per_year(), 12);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeeklySeries {
     counts: Vec<Option<f64>>,
     dates: Option<Vec<Date>>,
     population: Option<Vec<f64>>,
+    periods_per_year: usize,
 }
 
 impl WeeklySeries {
     /// A series without missing values.
     pub fn new(counts: Vec<f64>) -> Result<Self> {
         Self::with_missing(counts.into_iter().map(Some).collect())
+    }
+
+    /// A monthly series (12 periods per year) without missing values:
+    /// `WeeklySeries::new(counts)?.with_frequency(MONTHLY)`.
+    pub fn monthly(counts: Vec<f64>) -> Result<Self> {
+        Self::new(counts)?.with_frequency(MONTHLY)
     }
 
     /// A series of integer counts.
@@ -174,10 +230,40 @@ impl WeeklySeries {
             counts,
             dates: None,
             population: None,
+            periods_per_year: WEEKLY,
         })
     }
 
-    /// Attaches week-start dates (one per week, strictly increasing).
+    /// Sets the number of periods per year (R: the `freq` of an `sts`):
+    /// [`WEEKLY`] (52, the default) or [`MONTHLY`] (12); any value >= 2 is
+    /// accepted for undated series. With dates, the Farrington methods need
+    /// 52, 12 or 365 (as R's `epochAsDate = TRUE`) and report an error
+    /// otherwise.
+    ///
+    /// It decides how far back "the same time of year" is for undated series
+    /// (`freq * j` periods), how reference periods are found for dated ones,
+    /// and the period of the harmonics of CUSUM (`m = "glm"`) and the GLR
+    /// chart.
+    pub fn with_frequency(mut self, periods_per_year: usize) -> Result<Self> {
+        if periods_per_year < 2 {
+            return Err(SurveillanceError::InvalidParameter {
+                name: "periods_per_year",
+                reason: format!("must be >= 2 (52 weekly, 12 monthly), got {periods_per_year}"),
+            });
+        }
+        self.periods_per_year = periods_per_year;
+        Ok(self)
+    }
+
+    /// Number of periods per year: 52 (weekly, the default) or e.g. 12
+    /// (monthly).
+    pub fn periods_per_year(&self) -> usize {
+        self.periods_per_year
+    }
+
+    /// Attaches period-start dates (one per period, strictly increasing):
+    /// week-start dates for weekly series, e.g. the 1st of each month for
+    /// monthly series.
     pub fn dated(mut self, dates: Vec<Date>) -> Result<Self> {
         if dates.len() != self.counts.len() {
             return Err(SurveillanceError::LengthMismatch {
@@ -195,7 +281,7 @@ impl WeeklySeries {
         Ok(self)
     }
 
-    /// Attaches a population per week (finite, > 0), used as a GLM offset.
+    /// Attaches a population per period (finite, > 0), used as a GLM offset.
     pub fn with_population(mut self, population: Vec<f64>) -> Result<Self> {
         if population.len() != self.counts.len() {
             return Err(SurveillanceError::LengthMismatch {
@@ -213,7 +299,7 @@ impl WeeklySeries {
         Ok(self)
     }
 
-    /// Number of weeks.
+    /// Number of periods (weeks, or months for a monthly series).
     pub fn len(&self) -> usize {
         self.counts.len()
     }
@@ -296,6 +382,37 @@ mod tests {
             t.minus_years(1).closest_same_weekday(t).to_string(),
             "2011-10-31"
         );
+    }
+
+    #[test]
+    fn add_months_like_r_seq() {
+        let d = Date::from_ymd(2011, 1, 1).unwrap();
+        assert_eq!(d.add_months(-1).to_string(), "2010-12-01");
+        assert_eq!(d.add_months(-13).to_string(), "2009-12-01");
+        assert_eq!(d.add_months(14).to_string(), "2012-03-01");
+        // R: seq(as.Date("2011-01-31"), by = "1 month", length.out = 2)[2]
+        let e = Date::from_ymd(2011, 1, 31).unwrap();
+        assert_eq!(e.add_months(1).to_string(), "2011-03-03");
+        assert_eq!(
+            Date::from_ymd(2012, 3, 31)
+                .unwrap()
+                .add_months(-1)
+                .to_string(),
+            "2012-03-02"
+        );
+    }
+
+    #[test]
+    fn frequency() {
+        let s = WeeklySeries::new(vec![1.0, 2.0]).unwrap();
+        assert_eq!(s.periods_per_year(), WEEKLY);
+        let m = WeeklySeries::monthly(vec![1.0, 2.0]).unwrap();
+        assert_eq!(m.periods_per_year(), MONTHLY);
+        assert!(s.clone().with_frequency(1).is_err());
+        assert!(s.clone().with_frequency(0).is_err());
+        let d = Date::from_ymd(2001, 1, 1).unwrap();
+        let m = m.dated(vec![d, d.add_months(1)]).unwrap();
+        assert_eq!(m.periods_per_year(), MONTHLY);
     }
 
     #[test]
