@@ -41,14 +41,21 @@ fn every_indicator_and_trigger_signal_gives_identical_numbers_on_a_ballista_clus
 
     let shipped = ok(marmot(local).args(["indicators", "--format", "json"]));
     let shipped: serde_json::Value = serde_json::from_str(&shipped).unwrap();
-    let n_indicators = shipped.as_array().unwrap().len();
+    // Indicators over datasets the demo does not generate (street_crime, read from police.uk
+    // files) have no data in a demo lake, so none in its cube.
+    let n_indicators = shipped
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| marmot_lake::demo::DEMO_DATASETS.contains(&i["source"].as_str().unwrap_or("")))
+        .count();
     assert_eq!(
         sql_f64(
             &remote,
             "SELECT count(DISTINCT indicator_id) FROM indicator_values"
         ) as usize,
         n_indicators,
-        "every shipped indicator went through the cluster"
+        "every shipped indicator over the demo's datasets went through the cluster"
     );
     let (a, b) = (dump(local, None, CUBE), dump(&remote, None, CUBE));
     assert!(

@@ -86,9 +86,15 @@ fn lsoa_col(_: &[String], _: &str) -> Option<String> {
 
 const CASES: &[Case] = &[
     Case {
-        name: "unknown LSOA",
+        name: "LSOA of another place",
         column: lsoa_col,
         value: |_, _| Some("E01011950".into()),
+        kind: "outside the place",
+    },
+    Case {
+        name: "code that is no LSOA",
+        column: lsoa_col,
+        value: |_, _| Some("E01999999".into()),
         kind: "unknown LSOA",
     },
     Case {
@@ -237,7 +243,7 @@ fn quarantine_keeps_rejected_rows_with_reasons_and_no_clear_identifiers() {
         .expect("fmt")
         .to_string();
     assert!(
-        text.contains("LSOA E01011950 is not in the reference geography of City and Hackney"),
+        text.contains("LSOA E01011950 is in Hartlepool (E06000001), outside City and Hackney"),
         "{text}"
     );
     assert!(

@@ -161,6 +161,7 @@ impl std::fmt::Display for EngineKind {
 pub struct Engine {
     ctx: SessionContext,
     tables: Vec<TableInfo>,
+    contracts: Vec<marmot_model::Contract>,
     cluster: bool,
     geography: marmot_model::Vintage,
 }
@@ -214,7 +215,9 @@ impl Engine {
         };
         functions::register_all(&ctx);
         let mut tables = Vec::new();
-        let contracts = marmot_model::builtin_contracts().map_err(LakeError::from)?;
+        // Shipped contracts and the lake's own (added at run time): each with a table is a
+        // curated table of the engine.
+        let contracts = marmot_lake::catalog::contract_list(lake).await?;
         let names = contracts
             .iter()
             .map(|c| (c.name.clone(), format!("tables/{}", c.name), "curated"))
@@ -301,6 +304,7 @@ impl Engine {
         Ok(Engine {
             ctx,
             tables,
+            contracts,
             cluster: options.engine != EngineKind::Local,
             geography: manifest.geography,
         })
@@ -314,6 +318,31 @@ impl Engine {
     /// The tables registered, with their versions.
     pub fn tables(&self) -> &[TableInfo] {
         &self.tables
+    }
+
+    /// The contracts the lake knows (shipped and its own), whether or not they have data.
+    pub fn contracts(&self) -> &[marmot_model::Contract] {
+        &self.contracts
+    }
+
+    /// One contract by dataset name.
+    pub fn contract(
+        &self,
+        name: &str,
+    ) -> Result<&marmot_model::Contract, marmot_model::ModelError> {
+        self.contracts
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| marmot_model::ModelError::Unknown {
+                kind: "dataset",
+                name: name.to_string(),
+                known: self
+                    .contracts
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// The DataFusion context (for building on).

@@ -1419,6 +1419,16 @@ async fn gen_tracing(
     sink.flush().await
 }
 
+/// The datasets the demo generates.
+pub const DEMO_DATASETS: [&str; 6] = [
+    "admissions",
+    "ccg_activity",
+    "cab",
+    "police",
+    "community_hub",
+    "contact_tracing",
+];
+
 /// Generates the demo lake. The lake must be initialised for `place` and have no data yet.
 pub async fn generate(
     lake: &Lake,
@@ -1460,7 +1470,12 @@ pub async fn generate(
         signals_path: SIGNALS_PATH.to_string(),
         population: areas.iter().map(|a| a.persons(0, 90) as i64).sum(),
     };
-    for (k, contract) in marmot_model::builtin_contracts()?.into_iter().enumerate() {
+    // The demo generates the six partner feeds it was written for; shipped contracts for public
+    // files read through a mapping (street_crime) get real files, not generated ones.
+    let generated = marmot_model::builtin_contracts()?
+        .into_iter()
+        .filter(|c| DEMO_DATASETS.contains(&c.name.as_str()));
+    for (k, contract) in generated.enumerate() {
         let ingest_id = crate::ingest::new_ingest_id();
         let tpath = table_path(&contract.name);
         let mut table = lake
@@ -1528,6 +1543,8 @@ pub async fn generate(
             rows_read: rows,
             accepted: rows,
             rejected: 0,
+            out_of_area: 0,
+            mapping: None,
             reasons: Default::default(),
             examples: Vec::new(),
             period: date_range.map(|(lo, hi)| {

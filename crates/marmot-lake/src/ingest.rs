@@ -1,8 +1,14 @@
 //! Ingest: one partner file into one curated table, in one atomic commit.
 //!
 //! Rules (also in the README):
-//! - Every input row is either accepted (appended to the curated table) or rejected (written to
-//!   `quarantine/` with its row number, column and reason): `rows_read = accepted + rejected`.
+//! - Every input row is either accepted (appended to the curated table), rejected (written to
+//!   `quarantine/` with its row number, column and reason) or, for a contract that sets rows
+//!   outside the place aside (`outside_place = "set_aside"`), out of area (written to the same
+//!   quarantine file with that reason, counted apart): `rows_read = accepted + rejected +
+//!   out_of_area`.
+//! - A file sent with a source mapping (`mapping`) is first turned into the contract's shape by
+//!   [`crate::mapping::apply`]; the original is what is kept, hashed and named, and the mapping's
+//!   name and version are recorded with the ingest (its lineage).
 //! - The original file is kept byte-for-byte under `raw/`.
 //! - The file's SHA-256 is recorded; ingesting the same bytes into the same dataset again is a
 //!   no-op that says so (unless forced).
@@ -173,6 +179,20 @@ pub struct IngestRequest {
     pub user: String,
     /// "Today", for the no-future-dates rule.
     pub today: NaiveDate,
+    /// The source mapping that reads the file (by name), if it is not in the contract's shape.
+    pub mapping: Option<String>,
+}
+
+/// The mapping that read a file, as recorded with the ingest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MappingUsed {
+    /// Mapping name.
+    pub name: String,
+    /// Mapping version.
+    pub version: String,
+    /// Data rows of the partner's file (differs from `rows_read` only for a wide-to-long
+    /// mapping, which makes several rows of one).
+    pub source_rows: u64,
 }
 
 /// What an ingest did. Also recorded, as JSON, in the Delta commit.
@@ -198,6 +218,13 @@ pub struct IngestSummary {
     pub rejected: u64,
     /// Rejected rows by reason.
     pub reasons: BTreeMap<String, u64>,
+    /// Rows set aside because their LSOA is outside the place (contracts with
+    /// `outside_place = "set_aside"`); not errors.
+    #[serde(default)]
+    pub out_of_area: u64,
+    /// The source mapping that read the file, if any.
+    #[serde(default)]
+    pub mapping: Option<MappingUsed>,
     /// The first few rejections in words (row, column, reason).
     pub examples: Vec<String>,
     /// Period the submission covers (None when no row was accepted and none was declared).
@@ -236,6 +263,14 @@ pub struct IngestSummary {
     pub table_version: Option<u64>,
     /// True when the same file had been ingested already and nothing was done.
     pub already_ingested: bool,
+}
+
+/// A temporary file removed when dropped.
+struct TempFile(std::path::PathBuf);
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// How many example rejections to keep in the summary.
@@ -286,7 +321,20 @@ pub async fn ingest(
         .unwrap_or_else(|| req.path.display().to_string());
     let file_name = file_name.as_str();
     let manifest = lake.require_manifest().await?;
-    let contract = marmot_model::builtin_contract(&req.dataset)?;
+    let contract = crate::catalog::contract(lake, &req.dataset).await?;
+    let mapping = match &req.mapping {
+        Some(name) => {
+            let m = crate::catalog::mapping(lake, name).await?;
+            if m.dataset != contract.name {
+                return Err(LakeError::Config(format!(
+                    "mapping {} produces {} rows, not {}",
+                    m.name, m.dataset, contract.name
+                )));
+            }
+            Some(m)
+        }
+        None => None,
+    };
     if req.mode == SubmissionMode::Replace && req.period.is_none() {
         return Err(LakeError::Config(
             "a replacement names the period it replaces (--period YYYY-MM or YYYY-MM..YYYY-MM)"
@@ -320,12 +368,30 @@ pub async fn ingest(
         }
     }
 
+    // A mapped file is turned into the contract's shape first (a temporary CSV, removed when
+    // this returns); the original stays what is hashed, kept and named.
+    let ingest_id = new_ingest_id();
+    let mut mapped_file = None;
+    let mut mapping_used = None;
+    if let Some(m) = &mapping {
+        let tmp = TempFile(std::env::temp_dir().join(format!("marmot-mapped-{ingest_id}.csv")));
+        let r = crate::mapping::apply(m, &req.path, file_name, &tmp.0).await?;
+        mapping_used = Some(MappingUsed {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            source_rows: r.source_rows,
+        });
+        mapped_file = Some(tmp);
+    }
+    let read_path = mapped_file
+        .as_ref()
+        .map_or(req.path.as_path(), |t| t.0.as_path());
+
     // Whole-file checks before anything is written.
-    let mut reader = Reader::open(&req.path, file_name)?;
+    let mut reader = Reader::open(read_path, file_name)?;
     let map = ColumnMap::resolve(&contract, &reader.schema(), file_name)?;
     let ignored_columns = map.ignored.clone();
     let lsoas: std::collections::HashSet<String> = manifest.lsoas.iter().cloned().collect();
-    let ingest_id = new_ingest_id();
     // In a 2021 lake, LSOA 2011 codes are converted to their best-fit LSOA 2021.
     let conversions = match manifest.geography {
         marmot_model::Vintage::Lsoa2021 => Some(crate::reference::change::conversions()?),
@@ -345,6 +411,9 @@ pub async fn ingest(
     if let Some(c) = &conversions {
         validator = validator.with_lsoa_conversion(c);
     }
+    // Real LSOAs outside the place are told apart from codes that are no LSOA at all.
+    validator = validator.with_england(crate::reference::england::england(manifest.geography)?);
+    let set_aside = contract.outside_place == marmot_model::OutsidePlace::SetAside;
 
     // Loaded now (for replacement), created only at commit time: a file that fails as a whole
     // leaves no trace, not even an empty table.
@@ -360,6 +429,8 @@ pub async fn ingest(
         accepted: 0,
         rejected: 0,
         reasons: BTreeMap::new(),
+        out_of_area: 0,
+        mapping: mapping_used,
         examples: Vec::new(),
         period: req.period,
         replaced_rows: 0,
@@ -450,13 +521,18 @@ pub async fn ingest(
             if let Some(k) = &key_column {
                 collect_keys(&accepted, k, &mut keys)?;
             }
-            summary.rejected += rejected.len() as u64;
             for r in &rejected {
-                *summary.reasons.entry(r.kind.clone()).or_default() += 1;
+                if set_aside && r.kind == crate::validate::OUTSIDE_PLACE {
+                    summary.out_of_area += 1;
+                } else {
+                    summary.rejected += 1;
+                    *summary.reasons.entry(r.kind.clone()).or_default() += 1;
+                }
             }
             rejected.sort_by_key(|r| r.row);
             for r in rejected
                 .iter()
+                .filter(|r| !(set_aside && r.kind == crate::validate::OUTSIDE_PLACE))
                 .take(EXAMPLES.saturating_sub(summary.examples.len()))
             {
                 summary.examples.push(describe_rejection(r));

@@ -25,6 +25,9 @@ use crate::{LakeError, Pseudonymiser};
 pub const PARTNER_COLUMN: &str = "_partner";
 /// Name of the column recording which ingest committed a row.
 pub const INGEST_COLUMN: &str = "_ingest_id";
+/// The rejection kind of a real LSOA outside the lake's place (set aside rather than rejected
+/// for contracts with `outside_place = "set_aside"`).
+pub const OUTSIDE_PLACE: &str = "outside the place";
 /// System column: the LSOA code as the partner sent it, when it was an LSOA 2011 code converted
 /// to the 2021 lake's geography on ingest (null when sent in the lake's own geography).
 pub const LSOA_SENT_COLUMN: &str = "_lsoa_as_sent";
@@ -199,6 +202,9 @@ pub struct Validator<'a> {
     place_name: &'a str,
     /// LSOA 2011 code -> best-fit LSOA 2021 (2021 lakes only).
     convert: Option<&'a HashMap<String, Conversion>>,
+    /// England's LSOAs of the lake's vintage: tells a real LSOA outside the place from a code
+    /// that is no LSOA at all.
+    england: Option<&'a crate::reference::england::England>,
     pseudonymiser: &'a Pseudonymiser,
     today: NaiveDate,
     period: Option<(NaiveDate, NaiveDate)>,
@@ -240,6 +246,7 @@ impl<'a> Validator<'a> {
             lsoas,
             place_name,
             convert: None,
+            england: None,
             pseudonymiser,
             today,
             period,
@@ -263,6 +270,12 @@ impl<'a> Validator<'a> {
     /// [`LSOA_SENT_COLUMN`].
     pub fn with_lsoa_conversion(mut self, convert: &'a HashMap<String, Conversion>) -> Self {
         self.convert = Some(convert);
+        self
+    }
+
+    /// Tells real English LSOAs outside the place ([`OUTSIDE_PLACE`]) from unknown codes.
+    pub fn with_england(mut self, england: &'a crate::reference::england::England) -> Self {
+        self.england = Some(england);
         self
     }
 
@@ -559,23 +572,37 @@ impl<'a> Validator<'a> {
                                 Some(c) if self.lsoas.contains(&c.lsoa21) => {
                                     stored = (c.lsoa21.as_str(), Some(v));
                                 }
-                                found => add(
-                                    i,
-                                    Problem {
-                                        column: ci,
-                                        kind: "unknown LSOA",
-                                        reason: match found.filter(|c| c.lsoa21 != v) {
-                                            Some(c) => format!(
-                                                "LSOA 2011 {v} becomes LSOA 2021 {}, which is not in the reference geography of {}",
-                                                c.lsoa21, self.place_name
-                                            ),
-                                            None => format!(
-                                                "LSOA {v} is not in the reference geography of {}",
-                                                self.place_name
-                                            ),
+                                found => {
+                                    let elsewhere = self.england.and_then(|e| e.get(v));
+                                    add(
+                                        i,
+                                        Problem {
+                                            column: ci,
+                                            kind: if found.is_some() || elsewhere.is_some() {
+                                                OUTSIDE_PLACE
+                                            } else {
+                                                "unknown LSOA"
+                                            },
+                                            reason: match (
+                                                found.filter(|c| c.lsoa21 != v),
+                                                elsewhere,
+                                            ) {
+                                                (Some(c), _) => format!(
+                                                    "LSOA 2011 {v} becomes LSOA 2021 {}, which is not in the reference geography of {}",
+                                                    c.lsoa21, self.place_name
+                                                ),
+                                                (None, Some(l)) => format!(
+                                                    "LSOA {v} is in {} ({}), outside {}",
+                                                    l.lad_name, l.lad_code, self.place_name
+                                                ),
+                                                (None, None) => format!(
+                                                    "LSOA {v} is not in the reference geography of {}",
+                                                    self.place_name
+                                                ),
+                                            },
                                         },
-                                    },
-                                ),
+                                    )
+                                }
                             }
                         }
                         if stored.1.is_some() && converted.is_none() {
@@ -641,6 +668,17 @@ impl<'a> Validator<'a> {
                                 column: ci,
                                 kind: "date out of range",
                                 reason: format!("{} {why}", date_str(v)),
+                            },
+                        );
+                    } else if is_period_col
+                        && let Some(why) = off_precision(self.contract.precision, date_of(v))
+                    {
+                        add(
+                            i,
+                            Problem {
+                                column: ci,
+                                kind: "date not a period start",
+                                reason: format!("{} is not {why}", date_str(v)),
                             },
                         );
                     } else if let (true, Some((p0, p1))) = (is_period_col, self.period)
@@ -767,6 +805,21 @@ impl<'a> Validator<'a> {
 }
 
 /// Pseudonyms (32 lowercase hex characters) of digests, without per-value formatting.
+/// Why a date cannot date a row of the given precision (a monthly dataset's dates are first
+/// days of months, a weekly one's Mondays); `None` when it can.
+fn off_precision(p: marmot_model::Precision, d: NaiveDate) -> Option<&'static str> {
+    use chrono::Datelike;
+    match p {
+        marmot_model::Precision::Day => None,
+        marmot_model::Precision::Week => {
+            (d.weekday() != chrono::Weekday::Mon).then_some("a Monday (the dataset is weekly)")
+        }
+        marmot_model::Precision::Month => {
+            (d.day() != 1).then_some("the first day of a month (the dataset is monthly)")
+        }
+    }
+}
+
 fn pseudonyms(digests: &[Option<u128>]) -> StringArray {
     let mut b = StringBuilder::with_capacity(digests.len(), digests.len() * 32);
     let mut buf = [0u8; 32];

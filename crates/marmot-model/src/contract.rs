@@ -214,6 +214,44 @@ impl ColumnSpec {
     }
 }
 
+/// How finely a dataset's date column dates its rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// The day of the event (the default).
+    #[default]
+    Day,
+    /// The week: the date is the week's Monday.
+    Week,
+    /// The calendar month: the date is the month's first day (e.g. police.uk's `Month`).
+    Month,
+}
+
+impl Precision {
+    /// `day`, `week` or `month`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Day => "day",
+            Precision::Week => "week",
+            Precision::Month => "month",
+        }
+    }
+}
+
+/// What ingest does with a row whose LSOA is a real English LSOA outside the lake's place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutsidePlace {
+    /// Rejected to quarantine like any other invalid row (the default: a partner's own feed
+    /// should only hold the place's residents).
+    #[default]
+    Reject,
+    /// Set aside and counted apart, not an error: published files cover a force or a region
+    /// (police.uk, UKHSA), so rows for neighbouring areas are expected.
+    /// `rows read = accepted + rejected + out of area`.
+    SetAside,
+}
+
 /// A dataset contract.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -228,8 +266,20 @@ pub struct Contract {
     pub default_partner: String,
     /// The column that dates a row (and defines submission periods).
     pub date_column: String,
-    /// The LSOA 2011 column.
+    /// The LSOA column (LSOA 2021 or 2011 codes).
     pub geography_column: String,
+    /// How finely `date_column` dates a row (day, week or month). Monthly data feeds monthly
+    /// indicators and monthly trigger signals and is refused by weekly ones.
+    #[serde(default)]
+    pub precision: Precision,
+    /// For aggregate datasets (counts by area x period x categories): the whole-number column
+    /// holding each row's count. Indicators and trigger signals sum it; without one, each row
+    /// is one event.
+    #[serde(default)]
+    pub count_column: Option<String>,
+    /// What to do with rows for real LSOAs outside the place (default: reject).
+    #[serde(default)]
+    pub outside_place: OutsidePlace,
     /// Columns in file order.
     pub columns: Vec<ColumnSpec>,
 }
@@ -265,7 +315,23 @@ impl Contract {
         self.identifier_columns().next()
     }
 
+    /// The column holding each row's count (aggregate datasets): `count_column`, else a column
+    /// named `count`.
+    pub fn count(&self) -> Option<&ColumnSpec> {
+        match &self.count_column {
+            Some(c) => self.column(c),
+            None => self.column("count"),
+        }
+    }
+
     fn check(&self) -> Result<(), String> {
+        if !is_dataset_name(&self.name) {
+            return Err(format!(
+                "name '{}': a dataset name is a lowercase letter then lowercase letters, digits \
+                 or _ (at most 40), as it becomes a SQL table name",
+                self.name
+            ));
+        }
         let mut seen = HashSet::new();
         for c in &self.columns {
             if !seen.insert(c.name.to_ascii_lowercase()) {
@@ -322,6 +388,16 @@ impl Contract {
                     "geography_column '{}' must be a required column with format lsoa",
                     self.geography_column
                 ));
+            }
+        }
+        if let Some(name) = &self.count_column {
+            match self.column(name) {
+                Some(c) if matches!(c.ty, ColumnType::Int32 | ColumnType::Int64) => {}
+                _ => {
+                    return Err(format!(
+                        "count_column '{name}' must name a whole-number (int32 or int64) column"
+                    ));
+                }
             }
         }
         Ok(())
@@ -392,6 +468,17 @@ fn example_value(
     }
 }
 
+/// Whether `s` can name a dataset (and so a SQL table): a lowercase ASCII letter, then lowercase
+/// letters, digits or `_`, at most 40 characters.
+pub fn is_dataset_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 40
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
 /// The shipped contracts: (dataset name, TOML).
 pub const BUILTIN_CONTRACTS: &[(&str, &str)] = &[
     (
@@ -414,6 +501,10 @@ pub const BUILTIN_CONTRACTS: &[(&str, &str)] = &[
     (
         "contact_tracing",
         include_str!("../../../data/contracts/contact_tracing.toml"),
+    ),
+    (
+        "street_crime",
+        include_str!("../../../data/contracts/street_crime.toml"),
     ),
 ];
 
@@ -488,7 +579,7 @@ mod tests {
     #[test]
     fn all_builtin_contracts_parse_and_are_consistent() {
         let all = builtin_contracts().expect("shipped contracts parse");
-        assert_eq!(all.len(), 6);
+        assert_eq!(all.len(), 7);
         for c in &all {
             assert!(c.column(&c.date_column).is_some());
             assert!(

@@ -21,13 +21,14 @@ mod contract;
 mod error;
 mod geography;
 mod indicator;
+mod mapping;
 mod period;
 mod place;
 mod signal;
 
 pub use contract::{
-    BUILTIN_CONTRACTS, Bound, ColumnSpec, ColumnType, Contract, ValueFormat, builtin_contract,
-    builtin_contracts, describe_markdown,
+    BUILTIN_CONTRACTS, Bound, ColumnSpec, ColumnType, Contract, OutsidePlace, Precision,
+    ValueFormat, builtin_contract, builtin_contracts, describe_markdown, is_dataset_name,
 };
 pub use error::ModelError;
 pub use geography::{
@@ -38,6 +39,7 @@ pub use indicator::{
     ETHNIC_GROUP_CATEGORIES, IndicatorDef, Measure, PoissonLimits, Polarity, builtin_indicators,
     indicators_from_files, nhs_ethnic_group, parse_age_band,
 };
+pub use mapping::{BUILTIN_MAPPINGS, Mapping, ReaderOptions, WideToLong, builtin_mappings};
 pub use period::{Period, PeriodKind};
 pub use place::{
     BUILTIN_PLACES, Level, LocalityConfig, NeighbourhoodConfig, PlaceConfig, builtin_place,

@@ -413,7 +413,7 @@ async fn freshness(state: &Shared, week_end: NaiveDate) -> ApiResult<String> {
         "<table><tr><th>Dataset</th><th>Partner(s)</th><th>Data to</th><th>Days behind week end</th><th>Version</th><th>Latest ingest</th><th>Quarantined rows (last 5 ingests)</th></tr>",
     );
     let mut quarantine = Vec::new();
-    for c in marmot_model::builtin_contracts()? {
+    for c in snap.engine.contracts() {
         let Some(version) = snap.version_of(&c.name) else {
             continue;
         };

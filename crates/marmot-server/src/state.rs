@@ -161,7 +161,7 @@ impl Snapshot {
         .await?;
         let reference = Reference::load(&engine).await?;
         let mut data_end = BTreeMap::new();
-        for c in marmot_model::builtin_contracts()? {
+        for c in engine.contracts() {
             if !engine.tables().iter().any(|t| t.name == c.name) {
                 continue;
             }

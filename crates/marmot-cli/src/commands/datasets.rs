@@ -1,4 +1,5 @@
-//! `marmot datasets`: what is in the lake, the contracts, templates and ingest history.
+//! `marmot datasets`: what is in the lake, the contracts and mappings (shipped and the lake's
+//! own, added at run time), templates and ingest history with lineage.
 
 use std::path::PathBuf;
 
@@ -27,17 +28,37 @@ pub enum DatasetsAction {
         #[arg(long, default_value_t = 5)]
         rows: usize,
     },
-    /// Ingest history of a dataset (versions, files, counts).
+    /// Ingest history of a dataset: versions, ingest ids, files, the mapping (name and
+    /// version) that read each, counts.
     History {
         /// Dataset name.
         dataset: String,
     },
+    /// Add a contract or a source mapping (a TOML file) to the lake: checked first, and
+    /// nothing is written when anything is wrong. A new contract is a new dataset at once;
+    /// one of the same name as a shipped contract replaces it in this lake.
+    Add {
+        /// The contract or mapping file (a mapping has a top-level `sql`).
+        file: PathBuf,
+    },
+    /// The source mappings the lake knows (shipped and its own).
+    Mappings,
+}
+
+/// The contracts known: the lake's catalogue when there is a lake, else the shipped ones.
+async fn known_contracts(ctx: &Ctx) -> Result<Vec<marmot_model::Contract>, crate::error::CliError> {
+    Ok(match ctx.existing_lake().await? {
+        Some(lake) if lake.manifest().await?.is_some() => {
+            marmot_lake::catalog::contract_list(&lake).await?
+        }
+        _ => marmot_model::builtin_contracts()?,
+    })
 }
 
 pub async fn run(ctx: &Ctx, action: Option<DatasetsAction>) -> CliResult {
     match action {
         Some(DatasetsAction::Describe { output }) => {
-            let md = marmot_model::describe_markdown(&marmot_model::builtin_contracts()?);
+            let md = marmot_model::describe_markdown(&known_contracts(ctx).await?);
             match output {
                 Some(p) => {
                     std::fs::write(&p, md).with_context(|| format!("writing {}", p.display()))?
@@ -47,7 +68,11 @@ pub async fn run(ctx: &Ctx, action: Option<DatasetsAction>) -> CliResult {
             Ok(Exit::Ok)
         }
         Some(DatasetsAction::Template { dataset, rows }) => {
-            let contract = marmot_model::builtin_contract(&dataset)?;
+            let contract = known_contracts(ctx)
+                .await?
+                .into_iter()
+                .find(|c| c.name == dataset)
+                .map_or_else(|| marmot_model::builtin_contract(&dataset), Ok)?;
             // Real LSOAs of the lake's place when there is a lake (none is made for this),
             // else of the demo place.
             let manifest = match ctx.existing_lake().await? {
@@ -70,15 +95,23 @@ pub async fn run(ctx: &Ctx, action: Option<DatasetsAction>) -> CliResult {
             Ok(Exit::Ok)
         }
         Some(DatasetsAction::History { dataset }) => {
-            let contract = marmot_model::builtin_contract(&dataset)?;
             let lake = ctx.open_lake().await?;
+            let contract = marmot_lake::catalog::contract(&lake, &dataset).await?;
             let Some(table) = lake.load_table(&table_path(&contract.name), None).await? else {
                 println!("{dataset}: no data yet");
                 return Ok(Exit::Ok);
             };
             println!(
-                "{:>7}  {:<25} {:<12} {:>10} {:>9} {:>9}  file",
-                "version", "committed (UTC)", "partner", "rows read", "accepted", "rejected"
+                "{:>7}  {:<19} {:<24} {:<12} {:>9} {:>8} {:>8} {:>8}  {:<16} file",
+                "version",
+                "committed (UTC)",
+                "ingest id",
+                "partner",
+                "rows read",
+                "accepted",
+                "rejected",
+                "out area",
+                "mapping"
             );
             for c in table_history(&table, &dataset).await? {
                 let when = c
@@ -91,8 +124,19 @@ pub async fn run(ctx: &Ctx, action: Option<DatasetsAction>) -> CliResult {
                     .and_then(|m| serde_json::from_value::<IngestSummary>(m).ok())
                 {
                     Some(s) => println!(
-                        "{:>7}  {:<25} {:<12} {:>10} {:>9} {:>9}  {}",
-                        c.version, when, s.partner, s.rows_read, s.accepted, s.rejected, s.file
+                        "{:>7}  {:<19} {:<24} {:<12} {:>9} {:>8} {:>8} {:>8}  {:<16} {}",
+                        c.version,
+                        when,
+                        s.ingest_id,
+                        s.partner,
+                        s.rows_read,
+                        s.accepted,
+                        s.rejected,
+                        s.out_of_area,
+                        s.mapping
+                            .map(|m| format!("{} v{}", m.name, m.version))
+                            .unwrap_or_else(|| "-".into()),
+                        s.file
                     ),
                     None => println!(
                         "{:>7}  {:<25} {}",
@@ -104,6 +148,61 @@ pub async fn run(ctx: &Ctx, action: Option<DatasetsAction>) -> CliResult {
             }
             Ok(Exit::Ok)
         }
+        Some(DatasetsAction::Add { file }) => {
+            let lake = ctx.open_lake().await?;
+            let what = file.display().to_string();
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {what}"))?;
+            match marmot_lake::catalog::add(&lake, &what, &text).await? {
+                marmot_lake::catalog::Added::Contract { contract, replaced } => {
+                    println!(
+                        "{} dataset {} ({}): {} columns, dated by {} ({}){}; ingest with \
+                         `marmot ingest {} FILE`",
+                        if replaced { "replaced" } else { "added" },
+                        contract.name,
+                        contract.title,
+                        contract.columns.len(),
+                        contract.date_column,
+                        contract.precision.name(),
+                        contract
+                            .count()
+                            .map(|c| format!(", counts in {}", c.name))
+                            .unwrap_or_default(),
+                        contract.name
+                    );
+                }
+                marmot_lake::catalog::Added::Mapping { mapping, replaced } => {
+                    println!(
+                        "{} mapping {} version {} for {}; ingest with `marmot ingest {} \
+                         --mapping {} FILE`",
+                        if replaced { "replaced" } else { "added" },
+                        mapping.name,
+                        mapping.version,
+                        mapping.dataset,
+                        mapping.dataset,
+                        mapping.name
+                    );
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        Some(DatasetsAction::Mappings) => {
+            let lake = ctx.open_lake().await?;
+            println!(
+                "{:<20} {:>8}  {:<16} {:<8} title",
+                "mapping", "version", "dataset", "origin"
+            );
+            for (m, origin) in marmot_lake::catalog::mappings(&lake).await? {
+                println!(
+                    "{:<20} {:>8}  {:<16} {:<8} {}",
+                    m.name,
+                    m.version,
+                    m.dataset,
+                    origin.name(),
+                    m.title
+                );
+            }
+            Ok(Exit::Ok)
+        }
         None => {
             let lake = ctx.open_lake().await?;
             let m = lake.require_manifest().await?;
@@ -112,9 +211,13 @@ pub async fn run(ctx: &Ctx, action: Option<DatasetsAction>) -> CliResult {
                 "{:<16} {:>10} {:>8}  last ingest",
                 "dataset", "rows", "version"
             );
-            for c in marmot_model::builtin_contracts()? {
+            for (c, origin) in marmot_lake::catalog::contracts(&lake).await? {
+                let name = match origin {
+                    marmot_lake::catalog::Origin::Shipped => c.name.clone(),
+                    marmot_lake::catalog::Origin::Lake => format!("{} (lake)", c.name),
+                };
                 match lake.load_table(&table_path(&c.name), None).await? {
-                    None => println!("{:<16} {:>10} {:>8}  -", c.name, 0, "-"),
+                    None => println!("{:<16} {:>10} {:>8}  -", name, 0, "-"),
                     Some(t) => {
                         let rows = table_rows(&t, &c.name)?;
                         let last = table_history(&t, &c.name).await?.into_iter().find_map(|h| {
@@ -132,7 +235,7 @@ pub async fn run(ctx: &Ctx, action: Option<DatasetsAction>) -> CliResult {
                         });
                         println!(
                             "{:<16} {:>10} {:>8}  {}",
-                            c.name,
+                            name,
                             rows,
                             t.version().unwrap_or(0),
                             last.unwrap_or_else(|| "-".into())

@@ -13,7 +13,8 @@ use crate::ui::Bar;
 
 #[derive(clap::Args)]
 pub struct IngestArgs {
-    /// Dataset (contract) name: admissions, ccg_activity, cab, police, community_hub, contact_tracing.
+    /// Dataset (contract) name: a shipped one (admissions, ccg_activity, cab, police,
+    /// community_hub, contact_tracing, street_crime) or one added with `marmot datasets add`.
     dataset: String,
     /// CSV or Parquet files; each is ingested in its own atomic commit.
     #[arg(required = true)]
@@ -21,6 +22,11 @@ pub struct IngestArgs {
     /// Partner sending the file (default: the contract's default partner).
     #[arg(long)]
     partner: Option<String>,
+    /// Read the files with this source mapping (e.g. police-uk for police.uk street-level
+    /// CSVs): files in the partner's own layout rather than the contract's.
+    /// `marmot datasets mappings` lists them.
+    #[arg(long)]
+    mapping: Option<String>,
     /// Submission period, YYYY-MM or YYYY-MM..YYYY-MM: rows outside it are quarantined.
     /// Required with `--mode replace` (the period replaced).
     #[arg(long)]
@@ -75,6 +81,7 @@ pub async fn run(ctx: &Ctx, args: IngestArgs) -> CliResult {
             display_name: None,
             user: user.clone(),
             today: chrono::Utc::now().date_naive(),
+            mapping: args.mapping.clone(),
         };
         match ingest(&lake, &pseudo, &req, &bar).await {
             Ok(s) => {
@@ -138,6 +145,19 @@ fn print_summary(s: &IngestSummary, format: SummaryFormat) {
             for (k, n) in &s.reasons {
                 println!("  {n:>8} rejected: {k}");
             }
+            if s.out_of_area > 0 {
+                println!(
+                    "  {:>8} set aside: outside the place (not errors; in {})",
+                    s.out_of_area,
+                    s.quarantine_path.as_deref().unwrap_or("quarantine")
+                );
+            }
+            if let Some(m) = &s.mapping {
+                println!(
+                    "  read with mapping {} version {} ({} rows in the file)",
+                    m.name, m.version, m.source_rows
+                );
+            }
             if !s.ignored_columns.is_empty() {
                 println!(
                     "  ignored columns not in the contract: {}",
@@ -161,8 +181,13 @@ fn print_summary(s: &IngestSummary, format: SummaryFormat) {
                     s.table_version.unwrap_or(0)
                 )
             };
+            let aside = if s.out_of_area > 0 {
+                format!(" + {} out of area", s.out_of_area)
+            } else {
+                String::new()
+            };
             println!(
-                "{}: {} rows read = {} accepted + {} rejected; {outcome}{}",
+                "{}: {} rows read = {} accepted + {} rejected{aside}; {outcome}{}",
                 s.file,
                 s.rows_read,
                 s.accepted,

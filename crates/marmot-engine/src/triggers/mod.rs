@@ -111,8 +111,9 @@ async fn dataset_span(
     if !engine.tables().iter().any(|t| t.name == dataset) {
         return Ok(None);
     }
-    let contract =
-        marmot_model::builtin_contract(dataset).map_err(|e| EngineError::Query(e.to_string()))?;
+    let contract = engine
+        .contract(dataset)
+        .map_err(|e| EngineError::Query(e.to_string()))?;
     let col = &contract.date_column;
     let b = engine
         .sql(&format!(

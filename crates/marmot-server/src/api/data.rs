@@ -140,6 +140,11 @@ pub struct IngestJson {
     pub rejected: u64,
     /// Rejections by reason.
     pub reasons: BTreeMap<String, u64>,
+    /// Rows set aside as outside the place (contracts that expect them, such as police.uk's
+    /// force-wide files): `rows_read = accepted + rejected + out_of_area`.
+    pub out_of_area: u64,
+    /// The source mapping that read the file, `name@version`, if any.
+    pub mapping: Option<String>,
     /// Example rejections (row, column, reason).
     pub examples: Vec<String>,
     /// Period covered.
@@ -178,6 +183,8 @@ fn ingest_json(s: IngestSummary, version: u64, ts: Option<i64>) -> IngestJson {
         accepted: s.accepted,
         rejected: s.rejected,
         reasons: s.reasons,
+        out_of_area: s.out_of_area,
+        mapping: s.mapping.map(|m| format!("{}@{}", m.name, m.version)),
         examples: s.examples,
         period: s.period.map(|p| format!("{}..{}", p.from, p.to)),
         replaced_rows: s.replaced_rows,
@@ -210,7 +217,7 @@ pub async fn ingests(
     Query(q): Query<IngestsQuery>,
 ) -> ApiResult<axum::response::Response> {
     caller.require(Role::Partner, "ingest reports")?;
-    let contracts = marmot_model::builtin_contracts()?;
+    let contracts = state.snapshot().engine.contracts().to_vec();
     let mut out = Vec::new();
     for c in &contracts {
         if q.dataset.as_ref().is_some_and(|d| d != &c.name) {
@@ -271,6 +278,9 @@ pub struct UploadQuery {
     /// Ingest even if these exact bytes were ingested before, and let a replacement take out
     /// more than twice the rows it brings.
     pub force: Option<bool>,
+    /// Source mapping that reads the file (e.g. `police-uk`), when it is in the partner's own
+    /// layout rather than the contract's.
+    pub mapping: Option<String>,
 }
 
 /// Uploads a partner file (the request body, CSV or Parquet): validated against the dataset's
@@ -293,7 +303,7 @@ pub async fn upload(
             "uploads need a partner, analyst or admin token".into(),
         ));
     }
-    marmot_model::builtin_contract(&dataset)?;
+    state.snapshot().engine.contract(&dataset)?;
     let partner = match caller.role {
         Role::Partner => {
             if q.partner
@@ -349,6 +359,7 @@ pub async fn upload(
         display_name: Some(base.clone()),
         user: format!("api:{}", caller.id),
         today: chrono::Utc::now().date_naive(),
+        mapping: q.mapping.clone(),
     };
     // One writer at a time: the ingest's commit and the cube refresh after it.
     let guard = state.write_lock.lock().await;

@@ -297,10 +297,9 @@ async fn dataset_cells(
     breakdowns: &[&str],
     period: &Period,
 ) -> ApiResult<Vec<(String, Vec<String>, f64)>> {
-    let count_expr = if c.column("count").is_some() {
-        "sum(\"count\")"
-    } else {
-        "count(*)"
+    let count_expr = match c.count() {
+        Some(col) => format!("sum(\"{}\")", col.name),
+        None => "count(*)".to_string(),
     };
     let cats: String = breakdowns
         .iter()
@@ -448,7 +447,7 @@ pub async fn dataset_extract(
 ) -> ApiResult<Response> {
     caller.require(Role::Partner, "extracts")?;
     let (name, ext) = split_ext(&file)?;
-    let c = marmot_model::builtin_contract(name)?;
+    let c = state.snapshot().engine.contract(name)?.clone();
     let breakdowns = offered_breakdowns(&c);
     if let Some(b) = &q.by
         && !breakdowns.contains(&b.as_str())

@@ -453,7 +453,7 @@ pub async fn resolve_trend(
 }
 
 async fn first_date(snap: &Snapshot, ind: &IndicatorDef) -> ApiResult<chrono::NaiveDate> {
-    let c = marmot_model::builtin_contract(&ind.source)?;
+    let c = snap.engine.contract(&ind.source)?;
     let b = snap
         .engine
         .sql(&format!(

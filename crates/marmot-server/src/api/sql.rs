@@ -82,9 +82,11 @@ fn partner_tables(snap: &crate::state::Snapshot) -> HashMap<String, PartnerTable
         .iter()
         .filter(|t| t.kind == "curated")
         .map(|t| {
-            let count_column = marmot_model::builtin_contract(&t.name)
+            let count_column = snap
+                .sql_engine
+                .contract(&t.name)
                 .ok()
-                .and_then(|c| c.column("count").map(|c| c.name.clone()));
+                .and_then(|c| c.count().map(|c| c.name.clone()));
             (t.name.clone(), PartnerTable { count_column })
         })
         .collect()

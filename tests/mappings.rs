@@ -1,0 +1,579 @@
+//! End-to-end tests of source mappings and datasets defined at run time (issue #12): a real
+//! police.uk file goes in through the shipped `police-uk` mapping with every row accounted for
+//! (checked against plain CSV arithmetic over the file), a mapping that cannot read a file
+//! changes nothing and names its line, and a contract and mapping written at run time give a
+//! new dataset, indicator and extract without a rebuild.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::http::Server;
+use common::*;
+use serde_json::Value;
+
+fn n(v: &Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    manifest_dir().join("../../tests/fixtures/real").join(name)
+}
+
+/// The City of London's LSOAs: the same six codes in 2011 and 2021 (ONS LSOA 2011 to 2021
+/// lookup, E09000001; no change in the City).
+const CITY: [&str; 6] = [
+    "E01000001",
+    "E01000002",
+    "E01000003",
+    "E01000005",
+    "E01032739",
+    "E01032740",
+];
+
+fn city_lake(dir: &tempfile::TempDir) -> PathBuf {
+    let lake = lake_path(dir);
+    let out = ok(marmot(&lake).args(["init", "--place", "city", "--lad", "E09000001"]));
+    assert!(out.contains("6 LSOAs"), "{out}");
+    lake
+}
+
+/// Plain CSV arithmetic over a police.uk file: (rows, rows without an LSOA, rows in other
+/// places' LSOAs, rows per (LSOA, month) in the City, rows per (crime type) in the City).
+struct PoliceCounts {
+    rows: u64,
+    no_lsoa: u64,
+    elsewhere: u64,
+    by_lsoa_month: BTreeMap<(String, String), u64>,
+    by_type: BTreeMap<String, u64>,
+}
+
+fn count_police_file(path: &Path) -> PoliceCounts {
+    let mut r = csv::Reader::from_path(path).expect("csv");
+    let h = r.headers().expect("header").clone();
+    let col = |name: &str| h.iter().position(|c| c == name).expect(name);
+    let (lsoa, month, ty) = (col("LSOA code"), col("Month"), col("Crime type"));
+    let mut c = PoliceCounts {
+        rows: 0,
+        no_lsoa: 0,
+        elsewhere: 0,
+        by_lsoa_month: BTreeMap::new(),
+        by_type: BTreeMap::new(),
+    };
+    for rec in r.records() {
+        let rec = rec.expect("record");
+        c.rows += 1;
+        let code = rec[lsoa].trim();
+        if code.is_empty() {
+            c.no_lsoa += 1;
+        } else if !CITY.contains(&code) {
+            c.elsewhere += 1;
+        } else {
+            *c.by_lsoa_month
+                .entry((code.to_string(), format!("{}-01", &rec[month])))
+                .or_default() += 1;
+            *c.by_type.entry(rec[ty].to_string()).or_default() += 1;
+        }
+    }
+    c
+}
+
+#[test]
+fn police_uk_files_land_through_the_shipped_mapping_with_every_row_accounted_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = city_lake(&dir);
+    let file = fixture("police_cityoflondon_2020.csv");
+    let expect = count_police_file(&file);
+    assert_eq!(expect.rows, 5925);
+
+    let (code, v) = ingest_json(&lake, "street_crime", &file, &["--mapping", "police-uk"]);
+    // Rows without an LSOA are rejected: exit status 3 says some rows were quarantined.
+    assert_eq!(code, 3, "{v}");
+    assert_eq!(n(&v, "rows_read"), expect.rows, "{v}");
+    let accepted: u64 = expect.by_lsoa_month.values().sum();
+    assert_eq!(n(&v, "accepted"), accepted, "{v}");
+    assert_eq!(n(&v, "rejected"), expect.no_lsoa, "{v}");
+    assert_eq!(n(&v, "out_of_area"), expect.elsewhere, "{v}");
+    assert_eq!(
+        n(&v, "rows_read"),
+        n(&v, "accepted") + n(&v, "rejected") + n(&v, "out_of_area")
+    );
+    assert_eq!(v["reasons"]["missing value"], expect.no_lsoa, "{v}");
+    assert_eq!(v["mapping"]["name"], "police-uk");
+    assert_eq!(v["mapping"]["version"], "1");
+    assert_eq!(n(&v["mapping"], "source_rows"), expect.rows);
+    assert_eq!(
+        v["period"]["from"], "2020-01-01",
+        "twelve months of 2020: {v}"
+    );
+    assert_eq!(v["period"]["to"], "2020-12-31");
+
+    // The quarantine file holds every row not in the table, with its reason: the rows without
+    // an LSOA and the rows set aside as outside the City.
+    let q = lake.join(v["quarantine_path"].as_str().expect("quarantine path"));
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    let batches = read_parquet_dir_or_file(&q);
+    for row in &batches {
+        *reasons.entry(row["kind"].clone()).or_default() += 1;
+    }
+    assert_eq!(
+        reasons.get("missing value"),
+        Some(&expect.no_lsoa),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons.get("outside the place"),
+        Some(&expect.elsewhere),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons.values().sum::<u64>(),
+        expect.no_lsoa + expect.elsewhere
+    );
+
+    // What the table holds, by LSOA as sent and month, is what the file says.
+    let rows = sql(
+        &lake,
+        "SELECT coalesce(_lsoa_as_sent, lsoa_code) AS lsoa, CAST(month AS VARCHAR) AS month, \
+         count(*) AS n FROM street_crime GROUP BY 1, 2",
+    );
+    let got: BTreeMap<(String, String), u64> = rows
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["lsoa"].as_str().unwrap_or_default().to_string(),
+                    r["month"].as_str().unwrap_or_default().to_string(),
+                ),
+                n(r, "n"),
+            )
+        })
+        .collect();
+    assert_eq!(got, expect.by_lsoa_month);
+    let rows = sql(
+        &lake,
+        "SELECT crime_type, count(*) AS n FROM street_crime GROUP BY 1",
+    );
+    let got: BTreeMap<String, u64> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["crime_type"].as_str().unwrap_or_default().to_string(),
+                n(r, "n"),
+            )
+        })
+        .collect();
+    assert_eq!(got, expect.by_type);
+    assert_eq!(
+        expect.by_type.len(),
+        14,
+        "all fourteen police.uk crime types"
+    );
+
+    // The ward-level indicator: violence and sexual offences per 1,000 residents over the 12
+    // months to December 2020, with Byar's 95% interval computed here from its own formula.
+    let vso: BTreeMap<String, u64> = {
+        let mut r = csv::Reader::from_path(&file).expect("csv");
+        let mut m = BTreeMap::new();
+        for rec in r.records() {
+            let rec = rec.expect("record");
+            if CITY.contains(&rec[7].trim()) && &rec[9] == "Violence and sexual offences" {
+                *m.entry(rec[7].to_string()).or_default() += 1;
+            }
+        }
+        m
+    };
+    let ward_of: BTreeMap<String, String> =
+        sql(&lake, "SELECT lsoa_code, ward_code FROM geography")
+            .iter()
+            .map(|r| {
+                (
+                    r["lsoa_code"].as_str().unwrap_or_default().to_string(),
+                    r["ward_code"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+    let mut by_ward: BTreeMap<String, u64> = BTreeMap::new();
+    for (lsoa, k) in &vso {
+        *by_ward.entry(ward_of[lsoa].clone()).or_default() += k;
+    }
+    let out = ok(marmot(&lake).args([
+        "indicator",
+        "street_crime_violence",
+        "--level",
+        "ward",
+        "--period",
+        "R12-2020-12",
+        "--format",
+        "json",
+    ]));
+    let wards: Vec<Value> = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(wards.len(), by_ward.len(), "{out}");
+    let z = 1.959_963_984_540_054_f64;
+    for w in &wards {
+        let code = w["area_code"].as_str().unwrap_or_default();
+        let x = w["numerator"].as_f64().expect("numerator");
+        let pop = w["denominator"].as_f64().expect("denominator");
+        assert_eq!(x, by_ward[code] as f64, "{code}: {w}");
+        let rate = |v: f64| v / pop * 1000.0;
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1e-9);
+        assert!(close(w["value"].as_f64().expect("value"), rate(x)), "{w}");
+        if x >= 10.0 {
+            let lo = x * (1.0 - 1.0 / (9.0 * x) - z / (3.0 * x.sqrt())).powi(3);
+            let x1 = x + 1.0;
+            let hi = x1 * (1.0 - 1.0 / (9.0 * x1) + z / (3.0 * x1.sqrt())).powi(3);
+            assert!(
+                close(w["lower_95"].as_f64().expect("lo"), rate(lo)),
+                "Byar's lower: {w}"
+            );
+            assert!(
+                close(w["upper_95"].as_f64().expect("hi"), rate(hi)),
+                "Byar's upper: {w}"
+            );
+        }
+    }
+
+    // The same bytes again: nothing to do.
+    let (code, again) = ingest_json(&lake, "street_crime", &file, &["--mapping", "police-uk"]);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again["already_ingested"], true, "{again}");
+
+    // The history shows which mapping read which file, with the ingest id.
+    let hist = ok(marmot(&lake).args(["datasets", "history", "street_crime"]));
+    assert!(hist.contains("police-uk v1"), "{hist}");
+    assert!(
+        hist.contains(v["ingest_id"].as_str().expect("id")),
+        "{hist}"
+    );
+    assert!(hist.contains("police_cityoflondon_2020.csv"), "{hist}");
+    let maps = ok(marmot(&lake).args(["datasets", "mappings"]));
+    assert!(
+        maps.contains("police-uk") && maps.contains("street_crime"),
+        "{maps}"
+    );
+}
+
+/// The rows of a quarantine Parquet file as (column -> text) maps, read with `marmot sql`'s
+/// engine-free path: DataFusion would do, but a plain Parquet reader is independent.
+fn read_parquet_dir_or_file(path: &Path) -> Vec<BTreeMap<String, String>> {
+    use arrow::array::{Array, AsArray};
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    let mut out = Vec::new();
+    for b in reader {
+        let b = b.expect("batch");
+        let schema = b.schema();
+        for r in 0..b.num_rows() {
+            let mut row = BTreeMap::new();
+            for (i, f) in schema.fields().iter().enumerate() {
+                let c = arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::Utf8)
+                    .expect("cast");
+                let s = c.as_string::<i32>();
+                row.insert(
+                    f.name().clone(),
+                    if s.is_valid(r) {
+                        s.value(r).to_string()
+                    } else {
+                        String::new()
+                    },
+                );
+            }
+            out.push(row);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_mapping_that_cannot_read_a_file_names_its_line_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = city_lake(&dir);
+    // The January file, byte for byte (CRLF), with its LSOA column renamed.
+    let raw = std::fs::read_to_string(fixture("police_cityoflondon_2020-01_raw.csv")).expect("raw");
+    assert!(
+        raw.contains("\r\n"),
+        "the raw file keeps police.uk's CRLF line ends"
+    );
+    let broken = dir.path().join("renamed.csv");
+    std::fs::write(&broken, raw.replacen("LSOA code", "LSOA", 1)).expect("write");
+    let (code, v) = ingest_json(&lake, "street_crime", &broken, &["--mapping", "police-uk"]);
+    assert_ne!(code, 0);
+    let msg = v["error"].as_str().unwrap_or_default();
+    let mapping =
+        std::fs::read_to_string(manifest_dir().join("../../data/mappings/police-uk.toml"))
+            .expect("mapping");
+    let line = mapping
+        .lines()
+        .position(|l| l.contains("\"LSOA code\""))
+        .expect("the mapping names the column")
+        + 1;
+    assert!(
+        msg.contains(&format!("mapping police-uk (version 1), line {line}"))
+            && msg.contains("no column 'LSOA code'")
+            && msg.contains("renamed.csv"),
+        "{msg}"
+    );
+    let hist = ok(marmot(&lake).args(["datasets", "history", "street_crime"]));
+    assert!(hist.contains("no data yet"), "{hist}");
+    assert!(
+        !lake.join("raw/street_crime").exists(),
+        "nothing of the failed ingest stays"
+    );
+
+    // The raw January file itself goes in (CRLF and all).
+    let (_, v) = ingest_json(
+        &lake,
+        "street_crime",
+        &fixture("police_cityoflondon_2020-01_raw.csv"),
+        &["--mapping", "police-uk"],
+    );
+    let expect = count_police_file(&fixture("police_cityoflondon_2020-01_raw.csv"));
+    assert_eq!(expect.rows, 797);
+    assert_eq!(
+        (
+            n(&v, "rows_read"),
+            n(&v, "accepted"),
+            n(&v, "rejected"),
+            n(&v, "out_of_area")
+        ),
+        (
+            expect.rows,
+            expect.by_lsoa_month.values().sum::<u64>(),
+            expect.no_lsoa,
+            expect.elsewhere
+        ),
+        "{v}"
+    );
+    // A mapping for another dataset is refused before anything is read.
+    let (code, v) = ingest_json(&lake, "police", &broken, &["--mapping", "police-uk"]);
+    assert_ne!(code, 0);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("produces street_crime rows"),
+        "{v}"
+    );
+}
+
+const FOOD_CONTRACT: &str = r#"
+name = "food_parcels"
+title = "Food parcels"
+description = "Food parcels handed out, per week, LSOA of the household and household type, from a community hub's own spreadsheet."
+default_partner = "hub"
+date_column = "week_start"
+geography_column = "lsoa_code"
+precision = "week"
+count_column = "parcels"
+
+[[columns]]
+name = "week_start"
+type = "date"
+required = true
+min = "2015-01-01"
+max = "today"
+description = "Monday of the week."
+
+[[columns]]
+name = "lsoa_code"
+type = "utf8"
+required = true
+format = "lsoa"
+description = "LSOA of the household."
+
+[[columns]]
+name = "household_type"
+type = "utf8"
+required = true
+allowed = ["single", "family", "older"]
+description = "Household type."
+
+[[columns]]
+name = "parcels"
+type = "int64"
+required = true
+min = 0
+description = "Parcels handed out."
+"#;
+
+const FOOD_MAPPING: &str = r#"
+name = "hub-sheet"
+version = "3"
+dataset = "food_parcels"
+title = "The hub's weekly sheet"
+description = "Semicolon-separated, a title line, UK dates."
+sql = """
+SELECT "Week commencing" AS week_start,
+       "LSOA 2021" AS lsoa_code,
+       lower("Household") AS household_type,
+       "Parcels given" AS parcels
+FROM input
+"""
+
+[reader]
+delimiter = ";"
+skip_lines = 1
+
+[date_formats]
+week_start = ["%d/%m/%Y"]
+"#;
+
+const FOOD_INDICATOR: &str = r#"/*
+id = "food_parcels_rate"
+title = "Food parcels"
+definition = "Food parcels handed out per 1,000 residents."
+source = "food_parcels"
+measure = "crude_rate"
+multiplier = 1000
+polarity = "no_judgement"
+grain = "month"
+[denominator]
+kind = "population"
+*/
+SELECT lsoa_code, week_start AS event_date, parcels AS numerator FROM food_parcels
+"#;
+
+#[test]
+fn a_contract_and_mapping_added_at_run_time_give_a_dataset_indicator_and_extract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = city_lake(&dir);
+    let own = dir.path().join("own");
+    // The analyst's own queries directory: one indicator, no trigger signals.
+    std::fs::create_dir_all(own.join("queries/indicators")).expect("dirs");
+    std::fs::create_dir_all(own.join("queries/triggers")).expect("dirs");
+    let contract = own.join("food_parcels.toml");
+    let mapping = own.join("hub-sheet.toml");
+    std::fs::write(&contract, FOOD_CONTRACT).expect("write");
+    std::fs::write(&mapping, FOOD_MAPPING).expect("write");
+
+    // A broken contract is refused with what is wrong, and nothing is added.
+    let bad = own.join("bad.toml");
+    std::fs::write(
+        &bad,
+        FOOD_CONTRACT.replace(
+            "count_column = \"parcels\"",
+            "count_column = \"household_type\"",
+        ),
+    )
+    .expect("write");
+    let (code, _, err) = run(marmot(&lake).args(["datasets", "add"]).arg(&bad));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("bad.toml") && err.contains("count_column 'household_type'"),
+        "{err}"
+    );
+    // A mapping for a dataset the lake does not know yet is refused too.
+    let (code, _, err) = run(marmot(&lake).args(["datasets", "add"]).arg(&mapping));
+    assert_ne!(code, 0);
+    assert!(err.contains("food_parcels"), "{err}");
+
+    let out = ok(marmot(&lake).args(["datasets", "add"]).arg(&contract));
+    assert!(out.contains("added dataset food_parcels"), "{out}");
+    let out = ok(marmot(&lake).args(["datasets", "add"]).arg(&mapping));
+    assert!(out.contains("added mapping hub-sheet version 3"), "{out}");
+    let list = ok(marmot(&lake).arg("datasets"));
+    assert!(list.contains("food_parcels (lake)"), "{list}");
+
+    // The hub's own file: a title line, semicolons, UK dates, capitalised categories.
+    let mut sheet =
+        String::from("Hub weekly return\nWeek commencing;LSOA 2021;Household;Parcels given\n");
+    let mut expect_june = 0u64;
+    let mut rows = 0u64;
+    for (k, day) in [
+        "01/06/2020",
+        "08/06/2020",
+        "15/06/2020",
+        "22/06/2020",
+        "06/07/2020",
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (j, lsoa) in CITY.iter().enumerate() {
+            let parcels = 3 + (k * 7 + j * 5) as u64 % 11;
+            let kind = ["Single", "Family", "Older"][(k + j) % 3];
+            sheet.push_str(&format!("{day};{lsoa};{kind};{parcels}\n"));
+            rows += 1;
+            if day.ends_with("/06/2020") {
+                expect_june += parcels;
+            }
+        }
+    }
+    // One row a Wednesday (not a week start) and one in another authority's LSOA (Hackney):
+    // rejected, as the contract does not set such rows aside.
+    sheet.push_str("03/06/2020;E01000001;Single;4\n");
+    sheet.push_str("08/06/2020;E01001714;Family;2\n");
+    let file = own.join("hub_2020.csv");
+    std::fs::write(&file, &sheet).expect("write");
+    let (code, v) = ingest_json(&lake, "food_parcels", &file, &["--mapping", "hub-sheet"]);
+    assert_eq!(code, 3, "{v}");
+    assert_eq!(
+        (
+            n(&v, "rows_read"),
+            n(&v, "accepted"),
+            n(&v, "rejected"),
+            n(&v, "out_of_area")
+        ),
+        (rows + 2, rows, 2, 0),
+        "{v}"
+    );
+    assert_eq!(v["reasons"]["date not a period start"], 1, "{v}");
+    assert_eq!(v["reasons"]["outside the place"], 1, "{v}");
+    assert_eq!(v["mapping"]["version"], "3");
+
+    // An indicator over it, written at run time: the numerator sums the count column.
+    let queries = own.join("queries");
+    std::fs::write(
+        queries.join("indicators/food_parcels_rate.sql"),
+        FOOD_INDICATOR,
+    )
+    .expect("write");
+    let out = ok(marmot(&lake).arg("--queries").arg(&queries).args([
+        "indicator",
+        "food_parcels_rate",
+        "--level",
+        "place",
+        "--period",
+        "2020-06",
+        "--format",
+        "json",
+    ]));
+    let rows_json: Vec<Value> = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(rows_json.len(), 1, "{out}");
+    assert_eq!(
+        rows_json[0]["numerator"].as_f64(),
+        Some(expect_june as f64),
+        "{out}"
+    );
+    assert!(rows_json[0]["lower_95"].as_f64().is_some(), "{out}");
+
+    // And a partner's extract of the new dataset, over HTTP, with its counts summed and small
+    // numbers suppressed.
+    let s = Server::start(&lake, &["--queries", queries.to_str().expect("utf8")]);
+    let r = s.get(
+        Some("partner"),
+        "/api/v1/extracts/datasets/food_parcels.csv?period=2020-06",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut csv = csv::Reader::from_reader(r.body.as_slice());
+    let h = csv.headers().expect("header").clone();
+    let col = |name: &str| h.iter().position(|c| c == name).expect(name);
+    let (level, count) = (col("level"), col("count"));
+    let mut place_total = None;
+    for rec in csv.records() {
+        let rec = rec.expect("record");
+        if let Ok(x) = rec[count].parse::<f64>() {
+            assert!(x == 0.0 || x >= 8.0, "a small count was published: {x}");
+        }
+        if &rec[level] == "place" {
+            place_total = rec[count].parse::<f64>().ok();
+        }
+    }
+    assert_eq!(place_total, Some(expect_june as f64));
+    let r = s.get(Some("analyst"), "/api/v1/indicators");
+    assert!(r.text().contains("food_parcels_rate"), "{}", r.text());
+}
