@@ -73,11 +73,17 @@ fn every_indicator_and_trigger_signal_gives_identical_numbers_on_a_ballista_clus
     ok(marmot(&remote)
         .args(["--engine", &cluster.engine])
         .args(week));
-    // One shipped signal per file of queries/triggers.
+    // One shipped weekly signal per file of queries/triggers (monthly signals are not part
+    // of the weekly run).
     let signals = std::fs::read_dir(common::http::repo().join("queries/triggers"))
         .unwrap()
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        .filter(|e| {
+            !std::fs::read_to_string(e.path())
+                .unwrap()
+                .contains("frequency = \"month\"")
+        })
         .count();
     assert_eq!(
         sql_f64(

@@ -577,3 +577,104 @@ fn a_contract_and_mapping_added_at_run_time_give_a_dataset_indicator_and_extract
     let r = s.get(Some("analyst"), "/api/v1/indicators");
     assert!(r.text().contains("food_parcels_rate"), "{}", r.text());
 }
+
+#[test]
+fn the_monthly_asb_signal_runs_on_police_uk_data_and_a_weekly_signal_over_it_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = city_lake(&dir);
+    let file = fixture("police_cityoflondon_2020.csv");
+    ingest_json(&lake, "street_crime", &file, &["--mapping", "police-uk"]);
+    // Anti-social behaviour in the City per month, from the file itself.
+    let mut asb = [0.0f64; 12];
+    let mut r = csv::Reader::from_path(&file).expect("csv");
+    for rec in r.records() {
+        let rec = rec.expect("record");
+        if CITY.contains(&rec[7].trim()) && &rec[9] == "Anti-social behaviour" {
+            let m: usize = rec[1][5..7].parse().expect("month");
+            asb[m - 1] += 1.0;
+        }
+    }
+    let out = ok(marmot(&lake).args([
+        "triggers",
+        "monthly",
+        "--signal",
+        "street_crime_asb",
+        "--format",
+        "json",
+    ]));
+    let v: Value = serde_json::from_str(out.trim()).expect("json");
+    let r = &v["street_crime_asb"];
+    assert_eq!(
+        r["months"],
+        serde_json::json!(["2020-01", "2020-12"]),
+        "{r}"
+    );
+    let evals = r["evaluations"].as_array().expect("evaluations");
+    // EARS C1 (Hutwagner et al. 2003, as R surveillance's earsC): the mean and sample standard
+    // deviation of the 7 months before, threshold mean + qnorm(0.999) x sd.
+    let z = 3.090_232_306_167_813_f64;
+    let mut judged = 0;
+    for e in evals
+        .iter()
+        .filter(|e| e["level"] == "place" && e["method"] == "ears-c1")
+    {
+        let m: usize = e["month"].as_str().expect("month")[5..7]
+            .parse()
+            .expect("m");
+        let t = m - 1;
+        assert_eq!(e["observed"].as_f64(), Some(asb[t]), "{e}");
+        let base = &asb[t - 7..t];
+        let mean = base.iter().sum::<f64>() / 7.0;
+        let sd = (base.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 6.0).sqrt();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+        assert!(
+            close(e["expected"].as_f64().expect("expected"), mean),
+            "{e}"
+        );
+        assert!(
+            close(e["upper"].as_f64().expect("upper"), mean + z * sd),
+            "{e}"
+        );
+        assert_eq!(e["alarm"].as_bool(), Some(asb[t] > mean + z * sd), "{e}");
+        judged += 1;
+    }
+    assert_eq!(
+        judged, 5,
+        "August to December: the first months with 7 months before"
+    );
+    assert!(
+        evals.iter().any(|e| e["level"] == "ward"),
+        "ward series are judged too"
+    );
+    // Farrington flexible needs five years of monthly history: it says so, it does not guess.
+    let not_run = r["not_run"].as_array().expect("not_run");
+    assert!(
+        not_run.iter().any(|n| n["method"] == "farrington-flexible"
+            && n["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("the data has 12")),
+        "{r}"
+    );
+
+    // A weekly signal over monthly data is refused, with the reason.
+    let queries = dir.path().join("queries");
+    std::fs::create_dir_all(queries.join("triggers")).expect("dirs");
+    std::fs::create_dir_all(queries.join("indicators")).expect("dirs");
+    std::fs::write(
+        queries.join("triggers/asb_weekly.sql"),
+        "/*\nid = \"asb_weekly\"\ntitle = \"ASB weekly\"\ndataset = \"street_crime\"\n\
+         levels = [\"place\"]\nmethods = [\"ears-c1\"]\ndirection = \"up\"\n*/\n\
+         SELECT lsoa_code, month AS event_date, 1 AS numerator FROM street_crime",
+    )
+    .expect("write");
+    let (code, _, err) = run(marmot(&lake)
+        .arg("--queries")
+        .arg(&queries)
+        .args(["triggers", "run", "--week", "2020-W42"]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("asb_weekly") && err.contains("dated by month"),
+        "{err}"
+    );
+}

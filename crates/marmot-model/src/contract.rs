@@ -553,9 +553,29 @@ pub fn describe_markdown(contracts: &[Contract]) -> String {
             c.name, c.title, c.description
         ));
         s.push_str(&format!(
-            "Date column: `{}` (submission periods are calendar months of this date). \
-             Geography column: `{}`.\n\n",
-            c.date_column, c.geography_column
+            "Date column: `{}` (submission periods are calendar months of this date{}). \
+             Geography column: `{}`.{}{}\n\n",
+            c.date_column,
+            match c.precision {
+                Precision::Day => String::new(),
+                Precision::Week => "; weekly data: each date is a Monday".into(),
+                Precision::Month => "; monthly data: each date is the first of its month".into(),
+            },
+            c.geography_column,
+            match c.count() {
+                Some(col) => format!(
+                    " Aggregate data: each row is a count, in `{}`; indicators sum it.",
+                    col.name
+                ),
+                None => String::new(),
+            },
+            match c.outside_place {
+                OutsidePlace::Reject => "",
+                OutsidePlace::SetAside => {
+                    " Rows for LSOAs outside the place are expected (the file covers a wider \
+                     area): they are set aside and counted as out of area, not rejected."
+                }
+            }
         ));
         s.push_str("| column | type | rules | description |\n|---|---|---|---|\n");
         for col in &c.columns {

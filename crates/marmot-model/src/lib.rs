@@ -45,6 +45,6 @@ pub use place::{
     BUILTIN_PLACES, Level, LocalityConfig, NeighbourhoodConfig, PlaceConfig, builtin_place,
 };
 pub use signal::{
-    BUILTIN_SIGNALS, Escalation, EscalationPer, SignalDef, SignalDirection, SignalMethod, Stratum,
-    builtin_signals, signals_from_files,
+    BUILTIN_SIGNALS, Escalation, EscalationPer, Frequency, SignalDef, SignalDirection,
+    SignalMethod, Stratum, builtin_signals, signals_from_files,
 };

@@ -188,6 +188,30 @@ struct Meta {
     escalation: Option<Escalation>,
     #[serde(default)]
     params: BTreeMap<String, BTreeMap<String, toml::Value>>,
+    #[serde(default)]
+    frequency: Frequency,
+}
+
+/// How often a signal counts its events: weekly (the weekly SOC pipeline) or monthly (data
+/// dated by month, such as police.uk's; `marmot triggers monthly`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Frequency {
+    /// ISO weeks, 52 periods a year (the default).
+    #[default]
+    Week,
+    /// Calendar months, 12 periods a year.
+    Month,
+}
+
+impl Frequency {
+    /// `week` or `month`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Frequency::Week => "week",
+            Frequency::Month => "month",
+        }
+    }
 }
 
 fn two() -> usize {
@@ -236,6 +260,8 @@ pub struct SignalDef {
     pub escalation: Option<Escalation>,
     /// Method parameters overriding the defaults, as `marmot detect --param` pairs.
     pub params: BTreeMap<SignalMethod, Vec<(String, String)>>,
+    /// Weekly (default) or monthly counts.
+    pub frequency: Frequency,
     /// Event SQL.
     pub sql: String,
 }
@@ -288,6 +314,23 @@ impl SignalDef {
         if methods.is_empty() {
             return Err(invalid("methods: at least one method".into()));
         }
+        if m.frequency == Frequency::Month
+            && let Some(x) = methods.iter().find(|x| {
+                !matches!(
+                    x,
+                    SignalMethod::FarringtonFlexible
+                        | SignalMethod::EarsC1
+                        | SignalMethod::EarsC2
+                        | SignalMethod::EarsC3
+                )
+            })
+        {
+            return Err(invalid(format!(
+                "{} does not run on monthly signals: use farrington-flexible, ears-c1, ears-c2 \
+                 or ears-c3",
+                x.name()
+            )));
+        }
         let severity = match m.severity.as_slice() {
             [a, b] if *a >= 1.0 && b > a => [*a, *b],
             _ => {
@@ -329,6 +372,7 @@ impl SignalDef {
             min_weekly_count: m.min_weekly_count,
             escalation: m.escalation,
             params,
+            frequency: m.frequency,
             sql,
         })
     }

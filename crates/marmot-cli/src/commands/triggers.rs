@@ -77,6 +77,20 @@ pub enum TriggersAction {
         #[arg(long, value_enum, default_value = "text")]
         format: TextOrJson,
     },
+    /// Run the monthly signals (frequency = "month", e.g. anti-social behaviour from police.uk
+    /// data): Farrington flexible and EARS C1-C3 on monthly counts, 12 periods a year. Nothing
+    /// is stored; alarms are listed first.
+    Monthly {
+        /// Only this signal (default: every monthly signal with data).
+        #[arg(long)]
+        signal: Option<String>,
+        /// Judge only the last N months (default: every month the methods can judge).
+        #[arg(long)]
+        months: Option<usize>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: TextOrJson,
+    },
     /// The trigger signals and their settings.
     Signals,
 }
@@ -111,10 +125,11 @@ pub async fn run(ctx: &Ctx, action: TriggersAction) -> CliResult {
         TriggersAction::Signals => {
             for s in &signals {
                 println!(
-                    "{:<32} {} [{}] levels: {}{}; methods: {}; watches {}",
+                    "{:<32} {} [{}, {}ly] levels: {}{}; methods: {}; watches {}",
                     s.id,
                     s.title,
                     s.dataset,
+                    s.frequency.name(),
                     s.levels
                         .iter()
                         .map(|l| l.name())
@@ -249,6 +264,45 @@ pub async fn run(ctx: &Ctx, action: TriggersAction) -> CliResult {
                 TextOrJson::Text => print_backtest(&report),
             }
         }
+        TriggersAction::Monthly {
+            signal,
+            months,
+            format,
+        } => {
+            let chosen: Vec<&SignalDef> = match &signal {
+                Some(id) => vec![find(&signals, id)?],
+                None => signals
+                    .iter()
+                    .filter(|s| s.frequency == marmot_model::Frequency::Month)
+                    .collect(),
+            };
+            let lake = &ctx.open_lake().await?;
+            let engine = open_engine(lake, &BTreeMap::new()).await?;
+            let reference = marmot_engine::indicators::Reference::load(&engine).await?;
+            let mut all = Vec::new();
+            for sig in chosen {
+                if signal.is_none() && !engine.tables().iter().any(|t| t.name == sig.dataset) {
+                    continue;
+                }
+                let r =
+                    triggers::monthly::evaluate_monthly(&engine, &reference, sig, months).await?;
+                all.push((sig.id.clone(), r));
+            }
+            match format {
+                TextOrJson::Json => {
+                    let v: BTreeMap<_, _> = all.into_iter().collect();
+                    println!("{}", serde_json::to_string_pretty(&v)?)
+                }
+                TextOrJson::Text => {
+                    if all.is_empty() {
+                        println!("no monthly signal has data in the lake");
+                    }
+                    for (id, r) in &all {
+                        print_monthly(id, r);
+                    }
+                }
+            }
+        }
     }
     Ok(Exit::Ok)
 }
@@ -304,6 +358,36 @@ fn list_batch(rows: &[ListedTrigger]) -> CliResult<RecordBatch> {
 fn pct(x: Option<f64>) -> String {
     x.map(|v| format!("{:.1}%", v * 100.0))
         .unwrap_or_else(|| "-".into())
+}
+
+fn print_monthly(id: &str, r: &triggers::monthly::MonthlyReport) {
+    let alarms: Vec<_> = r.evaluations.iter().filter(|e| e.alarm).collect();
+    println!(
+        "{id}: months {}; {} area-months judged, {} alarms",
+        r.months
+            .as_ref()
+            .map(|(a, b)| format!("{a} to {b}"))
+            .unwrap_or_else(|| "none".into()),
+        r.evaluations.len(),
+        alarms.len()
+    );
+    for e in &alarms {
+        println!(
+            "  ALARM {} {:<8} {:<10} {:<32} {:<20} observed {} > threshold {}",
+            e.month,
+            e.level,
+            e.area_code,
+            e.area_name,
+            e.method,
+            e.observed,
+            e.upper
+                .map(|u| format!("{u:.1}"))
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    for n in &r.not_run {
+        println!("  not run: {} on {}: {}", n.method, n.area, n.reason);
+    }
 }
 
 fn print_backtest(r: &triggers::BacktestReport) {

@@ -15,6 +15,7 @@
 
 pub mod evaluate;
 pub mod lifecycle;
+pub mod monthly;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -793,15 +794,27 @@ pub async fn run(
     let mut all_evals: Vec<Evaluation> = Vec::new();
     let mut versions = HashMap::new();
     for id in &opts.only {
-        if !signals.iter().any(|s| &s.id == id) {
-            return Err(EngineError::Query(format!("unknown signal '{id}'")));
+        match signals.iter().find(|s| &s.id == id) {
+            None => return Err(EngineError::Query(format!("unknown signal '{id}'"))),
+            Some(s) if s.frequency == marmot_model::Frequency::Month => {
+                return Err(EngineError::Query(format!(
+                    "signal '{id}' is monthly: run it with `marmot triggers monthly --signal {id}`"
+                )));
+            }
+            Some(_) => {}
         }
     }
     let all_signals = signals;
+    // Monthly signals run on their own (`monthly::evaluate_monthly`); a weekly signal over
+    // monthly data is refused with the reason.
     let chosen: Vec<&SignalDef> = signals
         .iter()
         .filter(|s| opts.only.is_empty() || opts.only.contains(&s.id))
+        .filter(|s| s.frequency == marmot_model::Frequency::Week)
         .collect();
+    for s in &chosen {
+        monthly::check_frequency(engine, s)?;
+    }
     let signals = chosen.as_slice();
     progress.begin("trigger signals", signals.len() as u64);
     // Two signals at a time: one's DataFusion query overlaps the other's detection work.
