@@ -397,7 +397,8 @@ name = "parcels"
 type = "int64"
 required = true
 min = 0
-description = "Parcels handed out."
+suppressed = ["*", "<5", "-99"]
+description = "Parcels handed out (the hub writes * or <5 for small numbers)."
 "#;
 
 const FOOD_MAPPING: &str = r#"
@@ -507,6 +508,9 @@ fn a_contract_and_mapping_added_at_run_time_give_a_dataset_indicator_and_extract
     // rejected, as the contract does not set such rows aside.
     sheet.push_str("03/06/2020;E01000001;Single;4\n");
     sheet.push_str("08/06/2020;E01001714;Family;2\n");
+    // Two small numbers the hub suppressed: accepted, stored empty and flagged, not zero.
+    sheet.push_str("13/07/2020;E01000002;Single;*\n");
+    sheet.push_str("13/07/2020;E01000003;Older;<5\n");
     let file = own.join("hub_2020.csv");
     std::fs::write(&file, &sheet).expect("write");
     let (code, v) = ingest_json(&lake, "food_parcels", &file, &["--mapping", "hub-sheet"]);
@@ -518,9 +522,19 @@ fn a_contract_and_mapping_added_at_run_time_give_a_dataset_indicator_and_extract
             n(&v, "rejected"),
             n(&v, "out_of_area")
         ),
-        (rows + 2, rows, 2, 0),
+        (rows + 4, rows + 2, 2, 0),
         "{v}"
     );
+    assert_eq!(n(&v, "suppressed_cells"), 2, "{v}");
+    let flagged = sql(
+        &lake,
+        "SELECT lsoa_code, parcels, parcels_suppressed FROM food_parcels WHERE week_start = DATE '2020-07-13' ORDER BY 1",
+    );
+    assert_eq!(flagged.len(), 2, "{flagged:?}");
+    for r in &flagged {
+        assert!(r["parcels"].is_null(), "{r}");
+        assert_eq!(r["parcels_suppressed"], true, "{r}");
+    }
     assert_eq!(v["reasons"]["date not a period start"], 1, "{v}");
     assert_eq!(v["reasons"]["outside the place"], 1, "{v}");
     assert_eq!(v["mapping"]["version"], "3");

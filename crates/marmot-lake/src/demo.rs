@@ -1544,6 +1544,7 @@ pub async fn generate(
             accepted: rows,
             rejected: 0,
             out_of_area: 0,
+            suppressed_cells: 0,
             mapping: None,
             reasons: Default::default(),
             examples: Vec::new(),

@@ -222,6 +222,10 @@ pub struct IngestSummary {
     /// `outside_place = "set_aside"`); not errors.
     #[serde(default)]
     pub out_of_area: u64,
+    /// Cells of accepted rows read as suppressed small numbers (a contract column's markers,
+    /// e.g. `-99`): stored empty and flagged, not zero.
+    #[serde(default)]
+    pub suppressed_cells: u64,
     /// The source mapping that read the file, if any.
     #[serde(default)]
     pub mapping: Option<MappingUsed>,
@@ -430,6 +434,7 @@ pub async fn ingest(
         rejected: 0,
         reasons: BTreeMap::new(),
         out_of_area: 0,
+        suppressed_cells: 0,
         mapping: mapping_used,
         examples: Vec::new(),
         period: req.period,
@@ -552,6 +557,7 @@ pub async fn ingest(
             ));
         }
         summary.examples.sort();
+        summary.suppressed_cells = validator.suppressed_cells;
         summary.quarantine_path = quarantine.finish(&mut staged).await?;
 
         // 3. Period and replacement of the partner's earlier rows in it.

@@ -44,17 +44,38 @@ pub fn arrow_type(ty: ColumnType) -> DataType {
     }
 }
 
-/// The curated table schema for a contract: its columns in order, then `_partner`, `_ingest_id`.
+/// The curated table schema for a contract: its columns in order, then `_partner`,
+/// `_ingest_id`, `_lsoa_as_sent`, then a `<column>_suppressed` flag for each column with
+/// small-number markers.
 pub fn curated_schema(contract: &Contract) -> SchemaRef {
     let mut fields: Vec<Field> = contract
         .columns
         .iter()
-        .map(|c| Field::new(&c.name, arrow_type(c.ty), !c.required))
+        .map(|c| {
+            // A suppressed cell is stored empty, so a column with markers is nullable.
+            Field::new(
+                &c.name,
+                arrow_type(c.ty),
+                !c.required || !c.suppressed.is_empty(),
+            )
+        })
         .collect();
     fields.push(Field::new(PARTNER_COLUMN, DataType::Utf8, false));
     fields.push(Field::new(INGEST_COLUMN, DataType::Utf8, false));
     fields.push(Field::new(LSOA_SENT_COLUMN, DataType::Utf8, true));
+    for c in contract.columns.iter().filter(|c| !c.suppressed.is_empty()) {
+        fields.push(Field::new(
+            suppressed_column(&c.name),
+            DataType::Boolean,
+            false,
+        ));
+    }
     Arc::new(Schema::new(fields))
+}
+
+/// The flag column of a column with small-number markers.
+pub fn suppressed_column(name: &str) -> String {
+    format!("{name}_suppressed")
 }
 
 /// A rejected input row.
@@ -216,6 +237,8 @@ pub struct Validator<'a> {
     seen: Option<HashMap<usize, HashMap<u128, u64>>>,
     /// Smallest and largest accepted date (days since epoch) so far.
     pub date_range: Option<(i32, i32)>,
+    /// Cells of accepted rows read as suppressed (small-number markers) so far.
+    pub suppressed_cells: u64,
 }
 
 /// A problem found in one cell.
@@ -262,6 +285,7 @@ impl<'a> Validator<'a> {
             )),
             seen: Some(HashMap::new()),
             date_range: None,
+            suppressed_cells: 0,
         }
     }
 
@@ -315,6 +339,7 @@ impl<'a> Validator<'a> {
         let mut raw: Vec<Option<StringArray>> = Vec::with_capacity(self.contract.columns.len());
         let mut typed: Vec<ArrayRef> = Vec::with_capacity(self.contract.columns.len() + 3);
         let mut sent: Option<ArrayRef> = None;
+        let mut flags: Vec<BooleanArray> = Vec::new();
         let cast_opts = CastOptions {
             safe: true,
             ..Default::default()
@@ -324,10 +349,41 @@ impl<'a> Validator<'a> {
             let Some(src_idx) = self.map.sources[ci] else {
                 raw.push(None);
                 typed.push(arrow::array::new_null_array(&target, n));
+                if !col.suppressed.is_empty() {
+                    flags.push(BooleanArray::from(vec![false; n]));
+                }
                 continue;
             };
             let src = input.column(src_idx);
-            let text = as_clean_text(src)?;
+            let mut text = as_clean_text(src)?;
+            // Small-number markers: the cell is suppressed (stored empty, flagged), not an error.
+            let mut flag: Option<BooleanArray> = None;
+            let mut raw_text = None;
+            if !col.suppressed.is_empty() {
+                let t = match &text {
+                    Some(t) => t.clone(),
+                    None => text_of(src)?,
+                };
+                let blank = col.suppressed.iter().any(|m| m.trim().is_empty());
+                let f: BooleanArray = (0..n)
+                    .map(|i| {
+                        Some(if t.is_null(i) {
+                            blank
+                        } else {
+                            let v = t.value(i).trim();
+                            col.suppressed
+                                .iter()
+                                .any(|m| !m.trim().is_empty() && m.trim().eq_ignore_ascii_case(v))
+                        })
+                    })
+                    .collect();
+                let kept: StringArray = (0..n)
+                    .map(|i| (!f.value(i) && t.is_valid(i)).then(|| t.value(i)))
+                    .collect();
+                raw_text = Some(t);
+                text = Some(kept);
+                flag = Some(f);
+            }
             let cast_from: ArrayRef = match &text {
                 Some(t) => Arc::new(t.clone()),
                 None => src.clone(),
@@ -346,7 +402,10 @@ impl<'a> Validator<'a> {
                         },
                         &mut problems,
                     );
-                } else if cast_from.is_null(i) && col.required {
+                } else if cast_from.is_null(i)
+                    && col.required
+                    && !flag.as_ref().is_some_and(|f| f.value(i))
+                {
                     add(
                         i,
                         Problem {
@@ -361,11 +420,14 @@ impl<'a> Validator<'a> {
             out = self.check_column(ci, col, out, &mut sent, &mut |i, p| {
                 add(i, p, &mut problems)
             })?;
-            raw.push(Some(match text {
-                Some(t) => t,
-                None => text_of(&cast_from)?,
+            raw.push(Some(match (raw_text, text) {
+                (Some(t), _) | (None, Some(t)) => t,
+                (None, None) => text_of(&cast_from)?,
             }));
             typed.push(out);
+            if let Some(f) = flag {
+                flags.push(f);
+            }
         }
         self.check_rows(&typed, &mut |i, p| add(i, p, &mut problems));
 
@@ -449,6 +511,10 @@ impl<'a> Validator<'a> {
             n
         ])));
         typed.push(sent.unwrap_or_else(|| Arc::new(StringArray::new_null(n))));
+        for f in flags {
+            self.suppressed_cells += (0..n).filter(|&i| keep.value(i) && f.value(i)).count() as u64;
+            typed.push(Arc::new(f));
+        }
         // Rejected rows may hold nulls in required columns: filter under an all-nullable
         // schema, then re-check the accepted rows against the curated one.
         let full = RecordBatch::try_new(self.nullable.clone(), typed)?;

@@ -176,6 +176,12 @@ pub struct ColumnSpec {
     /// For dates: must not be before this other date column of the same row.
     #[serde(default)]
     pub not_before: Option<String>,
+    /// Small-number markers the source writes instead of a suppressed count (e.g. `-99`, `*`,
+    /// `<5`; `""` for a blank): such a cell is read as suppressed, not as zero or as an error.
+    /// The value is stored as null and the row's `<name>_suppressed` column is true. Numeric
+    /// columns only.
+    #[serde(default)]
+    pub suppressed: Vec<String>,
     /// What the column means, for partners.
     pub description: String,
 }
@@ -209,6 +215,21 @@ impl ColumnSpec {
         }
         if self.identifier {
             r.push("pseudonymised on ingest".into());
+        }
+        if !self.suppressed.is_empty() {
+            r.push(format!(
+                "{} read as suppressed (stored empty, with {}_suppressed true)",
+                self.suppressed
+                    .iter()
+                    .map(|m| if m.trim().is_empty() {
+                        "blank".to_string()
+                    } else {
+                        format!("`{m}`")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.name
+            ));
         }
         r.join("; ")
     }
@@ -357,6 +378,28 @@ impl Contract {
                         "column '{}': bound '{}' does not fit its type",
                         c.name,
                         b.describe()
+                    ));
+                }
+            }
+            if !c.suppressed.is_empty() {
+                if !matches!(
+                    c.ty,
+                    ColumnType::Int32 | ColumnType::Int64 | ColumnType::Float64
+                ) {
+                    return Err(format!(
+                        "column '{}': suppressed markers need a numeric column",
+                        c.name
+                    ));
+                }
+                let flag = format!("{}_suppressed", c.name).to_ascii_lowercase();
+                if self
+                    .columns
+                    .iter()
+                    .any(|o| o.name.to_ascii_lowercase() == flag)
+                {
+                    return Err(format!(
+                        "column '{}': its suppression flag {flag} is also a column",
+                        c.name
                     ));
                 }
             }

@@ -152,6 +152,12 @@ fn print_summary(s: &IngestSummary, format: SummaryFormat) {
                     s.quarantine_path.as_deref().unwrap_or("quarantine")
                 );
             }
+            if s.suppressed_cells > 0 {
+                println!(
+                    "  {:>8} cells read as suppressed small numbers (stored empty and flagged, not zero)",
+                    s.suppressed_cells
+                );
+            }
             if let Some(m) = &s.mapping {
                 println!(
                     "  read with mapping {} version {} ({} rows in the file)",

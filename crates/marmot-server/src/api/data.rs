@@ -143,6 +143,9 @@ pub struct IngestJson {
     /// Rows set aside as outside the place (contracts that expect them, such as police.uk's
     /// force-wide files): `rows_read = accepted + rejected + out_of_area`.
     pub out_of_area: u64,
+    /// Cells read as suppressed small numbers (source markers such as `-99`): stored empty
+    /// and flagged, not zero.
+    pub suppressed_cells: u64,
     /// The source mapping that read the file, `name@version`, if any.
     pub mapping: Option<String>,
     /// Example rejections (row, column, reason).
@@ -184,6 +187,7 @@ fn ingest_json(s: IngestSummary, version: u64, ts: Option<i64>) -> IngestJson {
         rejected: s.rejected,
         reasons: s.reasons,
         out_of_area: s.out_of_area,
+        suppressed_cells: s.suppressed_cells,
         mapping: s.mapping.map(|m| format!("{}@{}", m.name, m.version)),
         examples: s.examples,
         period: s.period.map(|p| format!("{}..{}", p.from, p.to)),
