@@ -590,6 +590,68 @@ fn a_contract_and_mapping_added_at_run_time_give_a_dataset_indicator_and_extract
     assert_eq!(place_total, Some(expect_june as f64));
     let r = s.get(Some("analyst"), "/api/v1/indicators");
     assert!(r.text().contains("food_parcels_rate"), "{}", r.text());
+
+    // The SQL endpoint guards the new dataset like a shipped one: no row-level records, no
+    // small groups (K = 8), whatever an analyst writes.
+    let q = |sql: &str| {
+        s.post_json(
+            Some("analyst"),
+            "/api/v1/sql",
+            &serde_json::json!({ "sql": sql }),
+        )
+    };
+    assert_eq!(q("SELECT * FROM food_parcels").code(), "row_level_data");
+    assert_eq!(
+        q("SELECT lsoa_code, parcels FROM food_parcels WHERE parcels < 5").code(),
+        "row_level_data"
+    );
+    let r = q(
+        "SELECT lsoa_code, household_type, sum(parcels) AS n FROM food_parcels \
+         WHERE week_start = DATE '2020-06-01' GROUP BY 1, 2",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    for row in v["rows"].as_array().expect("rows") {
+        let x = row["n"].as_f64().unwrap_or_else(|| panic!("{row}"));
+        assert!(x >= 8.0, "a small group came back: {row}");
+    }
+    // That week's cells are 3, 8, 13, 7, 12 and 6 parcels: at least the three small ones are
+    // withheld.
+    assert!(v["withheld_groups"].as_u64().expect("withheld") >= 3, "{v}");
+
+    // An upload over HTTP names its mapping as the CLI does: police.uk's own January file.
+    let body = std::fs::read(fixture("police_cityoflondon_2020-01_raw.csv")).expect("january file");
+    let expect = count_police_file(&fixture("police_cityoflondon_2020-01_raw.csv"));
+    let r = s.send(
+        "POST",
+        Some("analyst"),
+        "/api/v1/ingest/street_crime?mapping=police-uk&filename=2020-01-city-of-london-street.csv",
+        &[],
+        &body,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["mapping"], "police-uk@1", "{j}");
+    assert_eq!(
+        (n(&j, "rows_read"), n(&j, "rejected"), n(&j, "out_of_area")),
+        (expect.rows, expect.no_lsoa, expect.elsewhere),
+        "{j}"
+    );
+    // A mapping the lake does not know is refused, naming the ones it does.
+    let r = s.send(
+        "POST",
+        Some("analyst"),
+        "/api/v1/ingest/street_crime?mapping=police-uk-v9&filename=x.csv",
+        &[],
+        &body,
+    );
+    assert!(
+        r.status >= 400 && r.status < 500,
+        "{}: {}",
+        r.status,
+        r.text()
+    );
+    assert!(r.text().contains("police-uk"), "{}", r.text());
 }
 
 #[test]

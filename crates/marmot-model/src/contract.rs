@@ -490,6 +490,16 @@ fn example_value(
             ["I21.9", "J44.1", "E11.9", "S72.0", "U07.1"][i % 5].to_string()
         }
         (Some(ValueFormat::OdsPractice), _) => format!("F84{:03}", 1 + i % 40),
+        (None, ColumnType::Date) if c.name == contract.date_column => {
+            // A dated row of a weekly or monthly dataset starts its period.
+            match contract.precision {
+                Precision::Day => date.to_string(),
+                Precision::Week => (date
+                    - chrono::Days::new(u64::from(date.weekday().num_days_from_monday())))
+                .to_string(),
+                Precision::Month => date.with_day(1).unwrap_or(date).to_string(),
+            }
+        }
         (None, ColumnType::Date) => {
             if c.not_before.is_some() {
                 (date + chrono::Days::new(3)).to_string()
@@ -669,6 +679,27 @@ mod tests {
         assert!(!ValueFormat::Lsoa.check("E0100171"));
         assert!(ValueFormat::OdsPractice.check("F84003"));
         assert!(!ValueFormat::OdsPractice.check("F8400"));
+    }
+
+    #[test]
+    fn template_dates_start_the_period_of_weekly_and_monthly_datasets() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
+        let lsoas = vec!["E01000001".to_string()];
+        for c in builtin_contracts().expect("contracts") {
+            let k = c
+                .columns
+                .iter()
+                .position(|col| col.name == c.date_column)
+                .expect("date column");
+            for row in c.template_rows(30, &lsoas, today) {
+                let d = NaiveDate::parse_from_str(&row[k], "%Y-%m-%d").expect("a date");
+                match c.precision {
+                    Precision::Day => {}
+                    Precision::Week => assert_eq!(d.weekday(), chrono::Weekday::Mon, "{}", c.name),
+                    Precision::Month => assert_eq!(d.day(), 1, "{}", c.name),
+                }
+            }
+        }
     }
 
     #[test]
