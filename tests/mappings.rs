@@ -234,6 +234,18 @@ fn police_uk_files_land_through_the_shipped_mapping_with_every_row_accounted_for
         }
     }
 
+    // Monthly data answers months and longer, not weeks: a weekly request is refused, with why.
+    let (code, _, err) = run(marmot(&lake).args([
+        "indicator",
+        "street_crime_violence",
+        "--level",
+        "place",
+        "--period",
+        "2020-W10",
+    ]));
+    assert_ne!(code, 0);
+    assert!(err.contains("dated by month"), "{err}");
+
     // The same bytes again: nothing to do.
     let (code, again) = ingest_json(&lake, "street_crime", &file, &["--mapping", "police-uk"]);
     assert_eq!(code, 0, "{again}");

@@ -716,6 +716,19 @@ pub async fn fetch_cells(
     ind: &IndicatorDef,
     periods: &[Period],
 ) -> Result<Cells, EngineError> {
+    // Monthly data has no weeks: each month's events would all fall in its first week.
+    if periods.iter().any(|p| p.kind == PeriodKind::Week)
+        && engine
+            .contract(&ind.source)
+            .is_ok_and(|c| c.precision == marmot_model::Precision::Month)
+    {
+        return Err(EngineError::Query(format!(
+            "indicator {} reads {}, which is dated by month (precision = \"month\" in its \
+             contract): weekly periods would put each month's events in its first week; ask \
+             for months, quarters, financial years or rolling 12 months",
+            ind.id, ind.source
+        )));
+    }
     let from = periods.iter().map(|p| p.start).min().unwrap_or_default();
     let to = periods.iter().map(|p| p.end).max().unwrap_or_default();
     let bucket = if periods.len() == 1 {
