@@ -417,25 +417,18 @@ fn gp_consultations_shift_to_remote() {
 #[test]
 fn generation_is_deterministic_for_a_seed_and_another_place_is_configuration() {
     let fingerprint = |lake: &std::path::Path| {
-        [
-            "admissions",
-            "ccg_activity",
-            "cab",
-            "police",
-            "community_hub",
-            "contact_tracing",
-        ]
-        .iter()
-        .map(|t| {
-            ok(marmot(lake).args([
-                "sql",
-                "--format",
-                "csv",
-                &format!("SELECT count(*), count(DISTINCT lsoa_code) FROM {t}"),
-            ]))
-        })
-        .collect::<Vec<_>>()
-        .join("")
+        marmot_lake::demo::DEMO_DATASETS
+            .iter()
+            .map(|t| {
+                ok(marmot(lake).args([
+                    "sql",
+                    "--format",
+                    "csv",
+                    &format!("SELECT count(*), count(DISTINCT lsoa_code) FROM {t}"),
+                ]))
+            })
+            .collect::<Vec<_>>()
+            .join("")
             + &ok(marmot(lake).args([
                 "sql",
                 "--format",

@@ -40,14 +40,7 @@ fn catalogue_lists_at_least_twenty_indicators_over_all_six_datasets() {
     let out = ok(marmot(lake).args(["indicators", "--format", "json"]));
     let all: Vec<Value> = serde_json::from_str(out.trim()).expect("json");
     assert!(all.len() >= 20, "{}", all.len());
-    for ds in [
-        "admissions",
-        "ccg_activity",
-        "cab",
-        "police",
-        "community_hub",
-        "contact_tracing",
-    ] {
+    for ds in marmot_lake::demo::DEMO_DATASETS {
         assert!(all.iter().any(|i| i["source"] == ds), "{ds}");
     }
     let shown = ok(marmot(lake).args(["indicators", "--show", "police_domestic_abuse"]));

@@ -10,14 +10,8 @@ use std::path::Path;
 use common::*;
 use serde_json::Value;
 
-const DATASETS: [&str; 6] = [
-    "admissions",
-    "ccg_activity",
-    "cab",
-    "police",
-    "community_hub",
-    "contact_tracing",
-];
+/// The six datasets the demo generates (street_crime is read from real files: tests/mappings.rs).
+use marmot_lake::demo::DEMO_DATASETS as DATASETS;
 
 fn n(v: &Value, k: &str) -> u64 {
     v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
