@@ -29,21 +29,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn read_csv(name: &str) -> Vec<Row> {
-    let path = fixture(name);
-    let mut reader = csv::Reader::from_path(&path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    let headers = reader.headers().unwrap().clone();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            headers
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    common::read_path(&fixture(name))
 }
 
 fn flag(row: &Row, col: &str) -> Option<bool> {

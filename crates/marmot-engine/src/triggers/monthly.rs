@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use arrow::array::{Array, Date32Array, Float64Array, StringArray};
 use chrono::{Datelike, NaiveDate};
-use marmot_model::{Frequency, Level, Precision, SignalDef, SignalMethod};
+use marmot_model::{Frequency, Level, Period, PeriodKind, Precision, SignalDef, SignalMethod};
 use marmot_stats::surveillance::{Date, WeeklySeries, detect};
 use serde::Serialize;
 
@@ -99,14 +99,6 @@ pub fn check_frequency(engine: &Engine, sig: &SignalDef) -> Result<(), EngineErr
     }
 }
 
-fn month_start(d: NaiveDate) -> NaiveDate {
-    d.with_day(1).unwrap_or(d)
-}
-
-fn next_month(d: NaiveDate) -> NaiveDate {
-    d.checked_add_months(chrono::Months::new(1)).unwrap_or(d)
-}
-
 /// The smallest 0-based index a method can evaluate (its baseline must lie inside the series).
 fn first_evaluable(method: SignalMethod, pairs: &[(String, String)]) -> usize {
     let get = |k: &str, default: usize| {
@@ -181,7 +173,8 @@ pub async fn evaluate_monthly(
             let (Some(i), Some(d)) = (reference.lsoa_index(l.value(r)), m.value_as_date(r)) else {
                 continue;
             };
-            cells.push((i, month_start(d), num.value(r)));
+            // Already the month's first day (date_trunc above).
+            cells.push((i, d, num.value(r)));
         }
     }
     let mut report = MonthlyReport::default();
@@ -191,12 +184,10 @@ pub async fn evaluate_monthly(
     ) else {
         return Ok(report);
     };
-    let mut all_months = Vec::new();
-    let mut d = first;
-    while d <= last {
-        all_months.push(d);
-        d = next_month(d);
-    }
+    let all_months: Vec<NaiveDate> = Period::series(PeriodKind::Month, first, last)
+        .iter()
+        .map(|p| p.start)
+        .collect();
     let n = all_months.len();
     let index = |d: NaiveDate| -> usize {
         ((d.year() - first.year()) * 12 + d.month() as i32 - first.month() as i32) as usize

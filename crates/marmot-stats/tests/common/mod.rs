@@ -32,8 +32,13 @@ pub fn read(file: &str) -> Vec<Row> {
 
 /// Every row of a reference CSV of one set, as column -> text.
 pub fn read_in(set: &str, file: &str) -> Vec<Row> {
-    let path = reference_path_in(set, file);
-    let mut reader = csv::Reader::from_path(&path)
+    read_path(&reference_path_in(set, file))
+}
+
+/// Every row of a reference CSV anywhere (e.g. the repository's `tests/fixtures/`), as
+/// column -> text.
+pub fn read_path(path: &std::path::Path) -> Vec<Row> {
+    let mut reader = csv::Reader::from_path(path)
         .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
     let headers = reader.headers().expect("headers").clone();
     reader
