@@ -257,3 +257,75 @@ fn engine_settings_come_from_the_flag_the_environment_or_the_settings_file() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown field `password`"), "{err}");
 }
+
+#[test]
+fn an_upload_to_a_server_on_the_cluster_refreshes_the_cube_on_the_cluster() {
+    let cluster = Cluster::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    // The CAB indicators only, to keep the run short.
+    let queries = dir.path().join("queries");
+    std::fs::create_dir_all(queries.join("triggers")).unwrap();
+    std::fs::create_dir_all(queries.join("indicators")).unwrap();
+    let mut cab_indicators = 0;
+    for e in std::fs::read_dir(common::http::repo().join("queries/indicators")).unwrap() {
+        let p = e.unwrap().path();
+        if std::fs::read_to_string(&p)
+            .unwrap()
+            .contains("source = \"cab\"")
+        {
+            std::fs::copy(&p, queries.join("indicators").join(p.file_name().unwrap())).unwrap();
+            cab_indicators += 1;
+        }
+    }
+    assert!(cab_indicators >= 3, "{cab_indicators}");
+    let q = queries.to_str().unwrap();
+    let lake = dir.path().join("lake");
+    ok(marmot(&lake).args(["--queries", q, "demo", "generate", "--scale", "0.05"]));
+    let s = common::http::Server::start(&lake, &["--engine", &cluster.engine, "--queries", q]);
+    // What the server's snapshot reload costs the cluster, measured: an ingest by the CLI,
+    // which the server notices and reloads for.
+    let csv = |rows: &str| ok(marmot(&lake).args(["datasets", "template", "cab", "--rows", rows]));
+    let reload = {
+        let version = || s.get(None, "/api/v1/ready").json()["data_version"].clone();
+        let (jobs, v) = (cluster.jobs_run(), version());
+        let early = dir.path().join("cab-early.csv");
+        std::fs::write(&early, csv("10")).unwrap();
+        ok(marmot(&lake)
+            .args(["ingest", "cab", "--no-cube"])
+            .arg(&early));
+        let t = std::time::Instant::now();
+        while version() == v {
+            assert!(t.elapsed().as_secs() < 60, "the server never reloaded");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        cluster.jobs_run() - jobs
+    };
+    let before = cluster.jobs_run();
+    let r = s.send(
+        "POST",
+        Some("partner"),
+        "/api/v1/ingest/cab?filename=cab-late.csv",
+        &[("Content-Type", "text/csv")],
+        csv("40").as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["accepted"], 40, "{}", r.text());
+    let jobs = cluster.jobs_run() - before;
+    // The cube refresh ran each CAB indicator's numerator on the cluster, besides the reload.
+    assert!(
+        jobs >= reload + cab_indicators,
+        "{jobs} cluster jobs for the upload; a reload alone is {reload}, and {cab_indicators} CAB indicators need one each"
+    );
+    drop(s);
+    // The cube the cluster refreshed is the one the local engine computes from scratch.
+    let local = dir.path().join("local");
+    copy_tree(&lake, &local);
+    std::fs::remove_dir_all(local.join("cube")).unwrap();
+    ok(marmot(&local).args(["--queries", q, "cube"]));
+    let (a, b) = (dump(&local, None, CUBE), dump(&lake, None, CUBE));
+    assert!(a.lines().count() > 10_000, "{}", a.lines().count());
+    assert!(
+        a == b,
+        "the cube refreshed on the cluster differs from the local one"
+    );
+}

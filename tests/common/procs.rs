@@ -244,6 +244,25 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// How many Ballista jobs the executors have run so far: each job's shuffle output goes to
+    /// `<work dir>/<job id>/`, kept for 300 s after the job ends (the scheduler's default).
+    pub fn jobs_run(&self) -> usize {
+        let mut ids = std::collections::BTreeSet::new();
+        for e in std::fs::read_dir(self._work.path())
+            .expect("work dir")
+            .flatten()
+        {
+            for j in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                if j.path().is_dir() {
+                    ids.insert(j.file_name());
+                }
+            }
+        }
+        ids.len()
+    }
+}
+
 /// Copies a directory tree (a lake) to `to`.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");

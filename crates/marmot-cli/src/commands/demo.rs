@@ -55,9 +55,9 @@ struct GenerateArgs {
 pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
     let lake = ctx.open_lake().await?;
     match args.action {
-        Some(DemoAction::Generate { opts_args }) => demo(&lake, &opts_args, true).await,
+        Some(DemoAction::Generate { opts_args }) => demo(ctx, &lake, &opts_args, true).await,
         None => {
-            demo(&lake, &args.opts_args, false).await?;
+            demo(ctx, &lake, &args.opts_args, false).await?;
             if args.no_serve {
                 return Ok(Exit::Ok);
             }
@@ -66,7 +66,7 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> CliResult {
     }
 }
 
-async fn demo(lake: &Lake, opts_args: &GenerateArgs, always: bool) -> CliResult {
+async fn demo(ctx: &Ctx, lake: &Lake, opts_args: &GenerateArgs, always: bool) -> CliResult {
     let exists = lake.manifest().await?.is_some()
         && lake
             .load_table(&table_path("admissions"), None)
@@ -104,7 +104,8 @@ async fn demo(lake: &Lake, opts_args: &GenerateArgs, always: bool) -> CliResult 
         }
         println!("planted signals: {}{}", lake.url(), report.signals_path);
         if !opts_args.no_cube {
-            let cube = refresh_cube(lake, None, &Bar::new()).await?;
+            // The indicators of `--queries` when given, as every other command reads them.
+            let cube = refresh_cube(lake, ctx.queries.as_deref(), &Bar::new()).await?;
             println!(
                 "indicator cube: {} indicators, {} rows",
                 cube.computed.len(),
