@@ -766,3 +766,221 @@ fn the_monthly_asb_signal_runs_on_police_uk_data_and_a_weekly_signal_over_it_is_
         "{err}"
     );
 }
+
+/// Plain CSV arithmetic over the GP appointments file: rows per sub-ICB (ONS code), and for
+/// one sub-ICB appointments per (month, status) and per (month, mode), a blank being the
+/// publication's "Unknown".
+struct GpCounts {
+    rows_by_sub_icb: BTreeMap<String, u64>,
+    by_month_status: BTreeMap<(String, String), u64>,
+    by_month_mode: BTreeMap<(String, String), u64>,
+}
+
+fn count_gp_file(path: &Path, sub_icb: &str) -> GpCounts {
+    let mut r = csv::Reader::from_path(path).expect("csv");
+    let h = r.headers().expect("header").clone();
+    let col = |name: &str| h.iter().position(|c| c == name).expect(name);
+    let (code, month, status, mode, count) = (
+        col("sub_icb_location_ons_code"),
+        col("appointment_month"),
+        col("appt_status"),
+        col("appt_mode"),
+        col("count_of_appointments"),
+    );
+    let mut c = GpCounts {
+        rows_by_sub_icb: BTreeMap::new(),
+        by_month_status: BTreeMap::new(),
+        by_month_mode: BTreeMap::new(),
+    };
+    let known = |v: &str| {
+        if v.is_empty() {
+            "Unknown".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    for rec in r.records() {
+        let rec = rec.expect("record");
+        *c.rows_by_sub_icb.entry(rec[code].to_string()).or_default() += 1;
+        if &rec[code] != sub_icb {
+            continue;
+        }
+        let k: u64 = rec[count].parse().expect("count");
+        let m = rec[month].to_string();
+        *c.by_month_status
+            .entry((m.clone(), known(&rec[status])))
+            .or_default() += k;
+        *c.by_month_mode.entry((m, known(&rec[mode]))).or_default() += k;
+    }
+    c
+}
+
+/// Wilson score interval (Newcombe 1998, method 3), written out here as the reference.
+fn wilson(x: f64, n: f64, z: f64) -> (f64, f64) {
+    let p = x / n;
+    let centre = p + z * z / (2.0 * n);
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    let d = 1.0 + z * z / n;
+    ((centre - half) / d, (centre + half) / d)
+}
+
+#[test]
+fn nhs_gp_appointments_by_sub_icb_go_in_with_every_row_accounted_for_and_give_indicators_at_that_level()
+ {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = lake_path(&dir);
+    ok(marmot(&lake).args(["init", "--place", "southend-on-sea"]));
+    // Southend-on-Sea is sub-ICB 99G (E38000168) exactly: the lake's lookup says so.
+    let sub = sql(
+        &lake,
+        "SELECT sub_icb_code, sub_icb_nhs_code, coterminous FROM sub_icb",
+    );
+    assert_eq!(sub.len(), 1, "{sub:?}");
+    assert_eq!(sub[0]["sub_icb_code"], "E38000168");
+    assert_eq!(sub[0]["sub_icb_nhs_code"], "99G");
+    assert_eq!(sub[0]["coterminous"], true);
+
+    let file = fixture("gp_appointments_subicb_A3A8R_00X_99G_2025-04_to_2025-09.csv");
+    let expect = count_gp_file(&file, "E38000168");
+    let rows: u64 = expect.rows_by_sub_icb.values().sum();
+    assert_eq!(rows, 3965);
+    let (code, v) = ingest_json(
+        &lake,
+        "gp_appointments",
+        &file,
+        &["--mapping", "nhs-gp-appointments"],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(n(&v, "rows_read"), rows, "{v}");
+    assert_eq!(
+        n(&v, "accepted"),
+        expect.rows_by_sub_icb["E38000168"],
+        "{v}"
+    );
+    assert_eq!(n(&v, "rejected"), 0, "{v}");
+    // North East London and Chorley and South Ribble do not overlap Southend: set aside.
+    assert_eq!(
+        n(&v, "out_of_area"),
+        expect.rows_by_sub_icb["E38000255"] + expect.rows_by_sub_icb["E38000034"],
+        "{v}"
+    );
+    assert_eq!(v["mapping"]["name"], "nhs-gp-appointments");
+    let q = lake.join(v["quarantine_path"].as_str().expect("quarantine path"));
+    let set_aside = read_parquet_dir_or_file(&q);
+    assert_eq!(set_aside.len() as u64, n(&v, "out_of_area"));
+    assert!(set_aside.iter().all(|r| r["kind"] == "outside the place"));
+
+    // The table's appointments by month and status, and by month and mode, are the file's.
+    let table = |by: &str| -> BTreeMap<(String, String), u64> {
+        sql(
+            &lake,
+            &format!(
+                "SELECT CAST(appointment_month AS VARCHAR) AS m, {by} AS k, \
+                 sum(appointments) AS n FROM gp_appointments GROUP BY 1, 2"
+            ),
+        )
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            ((s("m"), s("k")), n(r, "n"))
+        })
+        .collect()
+    };
+    assert_eq!(table("appt_status"), expect.by_month_status);
+    assert_eq!(table("appt_mode"), expect.by_month_mode);
+    assert_eq!(
+        expect.by_month_status.len(),
+        6 * 3,
+        "six months, three statuses"
+    );
+
+    // The indicators are at the level the data has: the sub-ICB, month by month.
+    ok(marmot(&lake).args(["cube"]));
+    let cube = sql(
+        &lake,
+        "SELECT indicator_id, level, area_code, area_name, period, numerator, denominator, \
+         value, lower_95, upper_95 FROM indicator_values \
+         WHERE indicator_id LIKE 'gp_appointments_%' ORDER BY 1, 5",
+    );
+    assert!(
+        cube.iter()
+            .all(|r| r["level"] == "sub_icb" && r["area_code"] == "E38000168")
+    );
+    let june = |id: &str| {
+        cube.iter()
+            .find(|r| r["indicator_id"] == id && r["period"] == "2025-06")
+            .unwrap_or_else(|| panic!("{id} 2025-06 in {cube:?}"))
+            .clone()
+    };
+    let s = |st: &str| expect.by_month_status[&("2025-06-01".to_string(), st.to_string())] as f64;
+    let (dna, attended) = (s("DNA"), s("Attended"));
+    let r = june("gp_appointments_dna");
+    assert_eq!(r["numerator"].as_f64(), Some(dna));
+    assert_eq!(r["denominator"].as_f64(), Some(dna + attended));
+    let (lo, hi) = wilson(dna, dna + attended, 1.959_963_984_540_054);
+    let close = |a: &Value, b: f64| (a.as_f64().expect("number") - b).abs() < 1e-9;
+    assert!(close(&r["value"], 100.0 * dna / (dna + attended)), "{r}");
+    assert!(
+        close(&r["lower_95"], 100.0 * lo) && close(&r["upper_95"], 100.0 * hi),
+        "{r}"
+    );
+    let m = |md: &str| expect.by_month_mode[&("2025-06-01".to_string(), md.to_string())] as f64;
+    let remote = m("Telephone") + m("Video/Online");
+    let known = remote + m("Face-to-Face") + m("Home Visit");
+    let r = june("gp_appointments_remote");
+    assert_eq!(r["numerator"].as_f64(), Some(remote));
+    assert_eq!(r["denominator"].as_f64(), Some(known));
+    // A quarter is the sum of its months.
+    let q1 = cube
+        .iter()
+        .find(|r| r["indicator_id"] == "gp_appointments_dna" && r["period"] == "2025-Q2")
+        .expect("2025-Q2");
+    let quarter: f64 = ["2025-04-01", "2025-05-01", "2025-06-01"]
+        .iter()
+        .map(|mo| expect.by_month_status[&(mo.to_string(), "DNA".to_string())] as f64)
+        .sum();
+    assert_eq!(q1["numerator"].as_f64(), Some(quarter), "{q1}");
+
+    // Served at that level; the place's levels are refused with the reason, and so is the
+    // sub-ICB level for an indicator counted by LSOA. No ward-level extract of sub-ICB data.
+    let srv = Server::start(&lake, &[]);
+    let r = srv.get(
+        Some("partner"),
+        "/api/v1/indicators/gp_appointments_dna/values?level=sub_icb&period=2025-06",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rows = r.json()["rows"].as_array().expect("rows").clone();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["numerator"].as_f64(), Some(dna));
+    let r = srv.get(
+        Some("partner"),
+        "/api/v1/indicators/gp_appointments_dna/values?level=ward&period=2025-06",
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "bad_level".to_string()),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("level=sub_icb"), "{}", r.text());
+    let r = srv.get(
+        Some("partner"),
+        "/api/v1/indicators/emergency_admissions/values?level=sub_icb",
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "bad_level".to_string()),
+        "{}",
+        r.text()
+    );
+    let r = srv.get(
+        Some("partner"),
+        "/api/v1/extracts/datasets/gp_appointments.csv",
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "not_by_lsoa".to_string()),
+        "{}",
+        r.text()
+    );
+}

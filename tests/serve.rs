@@ -125,9 +125,10 @@ fn areas_catalogue_values_trend_and_inequalities() {
     assert_eq!(&paged, all_areas.as_array().unwrap());
 
     let cat = s.get(None, "/api/v1/indicators").json();
-    // 29 over the demo's datasets and street_crime_violence over police.uk data, which a demo
-    // lake does not hold: listed (a lake can ingest it), without a latest period.
-    assert_eq!(cat.as_array().unwrap().len(), 30);
+    // 29 over the demo's datasets, street_crime_violence over police.uk data and two over NHS
+    // England's GP appointments, which a demo lake does not hold: listed (a lake can ingest
+    // them), without a latest period.
+    assert_eq!(cat.as_array().unwrap().len(), 32);
     let crime = cat
         .as_array()
         .unwrap()

@@ -89,6 +89,18 @@ def main(src: Path, out: Path) -> None:
         FROM read_csv('{g21}/lsoa11_lsoa21_lad22_lookup_england.csv', all_varchar=true, quote='"', header=true, delim=',')
         ORDER BY lsoa11_code, lsoa21_code
       ) TO '{out}/lsoa2011_lsoa2021.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 19)""")
+    # ONS LSOA (2021) to Sub ICB Location to ICB (April 2024) lookup: NHS geography for datasets
+    # published by sub-ICB (GP appointments). The input is in this repository (sources/), taken
+    # from humaniverse/geographr's copy of the ONS file (data/README.md).
+    sources = Path(__file__).resolve().parent / "sources"
+    db.execute(f"""
+      COPY (
+        SELECT LSOA21CD AS lsoa_code, SICBL24CD AS sub_icb_code, SICBL24CDH AS sub_icb_nhs_code,
+               SICBL24NM AS sub_icb_name, ICB24CD AS icb_code, ICB24CDH AS icb_nhs_code,
+               ICB24NM AS icb_name
+        FROM read_csv('{sources}/lsoa21_sicbl24_icb24_lookup_england.csv.gz', all_varchar=true, quote='"', header=true, delim=',')
+        ORDER BY lsoa_code
+      ) TO '{out}/lsoa2021_sub_icb2024.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 19)""")
     # City and Hackney's illustrative neighbourhoods (data/README.md): whole 2024 wards assigned to
     # the neighbourhood they mostly lie in; the City of London's LSOAs to Shoreditch Park and City.
     places = Path(__file__).resolve().parents[1] / "places"

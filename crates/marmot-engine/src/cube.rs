@@ -262,6 +262,9 @@ async fn refresh_one(
     dv: String,
     stamp: &str,
 ) -> Result<(String, usize, Vec<deltalake::kernel::Add>), EngineError> {
+    if crate::area::is_area_indicator(engine, ind) {
+        return refresh_area(engine, lake, ind, dv, stamp).await;
+    }
     // Monthly cells over every month a row may have (2000 to a year from now): the span of the
     // data comes from them, so no separate scan is needed.
     let today = chrono::Utc::now().date_naive();
@@ -334,6 +337,40 @@ async fn refresh_one(
         for b in &batches.1 {
             writer.write(b).await?;
         }
+    }
+    let (adds, _) = writer.finish().await?;
+    Ok((ind.id.clone(), rows_written, adds))
+}
+
+/// One area indicator's part of the cube (data published by sub-ICB: one level, no
+/// breakdowns; see [`crate::area`]).
+async fn refresh_area(
+    engine: &Engine,
+    lake: &Lake,
+    ind: &IndicatorDef,
+    dv: String,
+    stamp: &str,
+) -> Result<(String, usize, Vec<deltalake::kernel::Add>), EngineError> {
+    let level = crate::area::level_of(crate::area::area_kind(engine, ind));
+    let cells = crate::area::fetch(engine, ind).await?;
+    let Some((from, to)) = cells.span() else {
+        return Ok((ind.id.clone(), 0, Vec::new()));
+    };
+    let mut writer = TableWriter::new(
+        lake.table_store(CUBE_PATH),
+        cube_schema(),
+        &format!("{}-{stamp}", ind.id),
+    );
+    let mut rows_written = 0;
+    for group in cube_periods(ind, from, to) {
+        let kinds: HashMap<String, PeriodKind> =
+            group.iter().map(|p| (p.label.clone(), p.kind)).collect();
+        let rows = crate::area::rows(ind, level, &cells, &group);
+        if rows.is_empty() {
+            continue;
+        }
+        rows_written += rows.len();
+        writer.write(&batch(&rows, &kinds, None, &dv)?).await?;
     }
     let (adds, _) = writer.finish().await?;
     Ok((ind.id.clone(), rows_written, adds))

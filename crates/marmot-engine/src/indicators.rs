@@ -308,6 +308,8 @@ impl Reference {
             Level::Neighbourhood => (l.neighbourhood.clone(), l.neighbourhood.clone()),
             Level::Locality => l.locality.clone(),
             Level::Place => (self.place.clone(), self.place.clone()),
+            // LSOA data does not roll up to NHS areas (values() refuses the request).
+            Level::SubIcb => (String::new(), String::new()),
         }
     }
 }
@@ -318,7 +320,7 @@ pub fn parent_level(level: Level) -> Option<Level> {
         Level::Lsoa => Some(Level::Ward),
         Level::Ward => Some(Level::Locality),
         Level::Neighbourhood | Level::Locality => Some(Level::Place),
-        Level::Place => None,
+        Level::Place | Level::SubIcb => None,
     }
 }
 
@@ -574,6 +576,21 @@ enum Crude {
     EthnicGroup,
 }
 
+/// The value, intervals, method label and denominator of a bare numerator and denominator
+/// (indicators over data published for areas other than LSOAs: no age, no standardisation).
+pub(crate) fn measure_totals(
+    ind: &IndicatorDef,
+    num: f64,
+    den: f64,
+) -> (Option<f64>, Option<DualInterval>, String, f64) {
+    let acc = Acc {
+        num,
+        den,
+        ..Acc::default()
+    };
+    measure(ind, &acc, &[0.0; 19], Crude::No)
+}
+
 fn measure(
     ind: &IndicatorDef,
     acc: &Acc,
@@ -767,6 +784,16 @@ pub async fn values(
     check_breakdown(ind, req.by)?;
     if req.periods.is_empty() {
         return Ok(Vec::new());
+    }
+    if crate::area::is_area_indicator(engine, ind) {
+        return crate::area::values(engine, ind, req).await;
+    }
+    if req.level == Level::SubIcb {
+        return Err(EngineError::Query(format!(
+            "indicator {} is counted by LSOA: it rolls up to wards, neighbourhoods, localities \
+             and the place, not to sub-ICB locations (the level of data published by sub-ICB)",
+            ind.id
+        )));
     }
     let cells = fetch_cells(engine, reference, ind, &req.periods).await?;
     let mut cache = Templates::default();

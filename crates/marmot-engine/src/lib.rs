@@ -11,6 +11,7 @@
 //! Lake (object_store + Delta) ──> Engine::open ──> SessionContext ──> SQL ──> Arrow batches
 //! ```
 #![warn(missing_docs)]
+pub mod area;
 pub mod cube;
 pub mod functions;
 pub mod indicators;

@@ -417,6 +417,14 @@ pub async fn ingest(
     }
     // Real LSOAs outside the place are told apart from codes that are no LSOA at all.
     validator = validator.with_england(crate::reference::england::england(manifest.geography)?);
+    if contract.area_kind() == marmot_model::AreaKind::SubIcb {
+        validator = validator.with_sub_icbs(
+            crate::reference::nhs::overlapping(&manifest.local_authorities)?
+                .into_iter()
+                .map(|o| o.sub_icb.code.clone())
+                .collect(),
+        );
+    }
     let set_aside = contract.outside_place == marmot_model::OutsidePlace::SetAside;
 
     // Loaded now (for replacement), created only at commit time: a file that fails as a whole

@@ -86,7 +86,14 @@ fn read_text(m: &Mapping, src: &Path, file: &str) -> Result<RecordBatch, LakeErr
     };
     let names: Vec<String> = header
         .iter()
-        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+        .map(|h| {
+            let n = String::from_utf8_lossy(h).trim().to_string();
+            if m.reader.lowercase_headers {
+                n.to_lowercase()
+            } else {
+                n
+            }
+        })
         .collect();
     let mut seen = std::collections::HashSet::new();
     for (i, n) in names.iter().enumerate() {
@@ -374,5 +381,33 @@ mod tests {
         );
         let (_, out) = run(&m, "Title line\n\nA;B\n1;2\n").await.expect("maps");
         assert_eq!(out, "b\n2\n");
+    }
+
+    #[tokio::test]
+    async fn the_shipped_gp_appointments_mapping_reads_the_publications_own_layout() {
+        // NHS England's regional CSV as published: upper-case headers, months as JUN2023,
+        // "Unknown" spelt out, "Video Conference/Online" in older files. (The real file in
+        // tests/fixtures is a third party's copy with lower-cased headers and dates.)
+        let m = marmot_model::builtin_mappings()
+            .expect("mappings")
+            .into_iter()
+            .find(|m| m.name == "nhs-gp-appointments")
+            .expect("shipped");
+        let body = "SUB_ICB_LOCATION_CODE,SUB_ICB_LOCATION_ONS_CODE,SUB_ICB_LOCATION_NAME,ICB_ONS_CODE,\
+ICB_NAME,REGION_ONS_CODE,REGION_NAME,APPOINTMENT_MONTH,APPT_STATUS,HCP_TYPE,APPT_MODE,\
+TIME_BETWEEN_BOOK_AND_APPT,COUNT_OF_APPOINTMENTS\n\
+99G,E38000168,NHS Mid and South Essex ICB - 99G,E54000026,x,E40000007,East of England,JUN2023,\
+DNA,GP,Video Conference/Online,8  to 14 Days,12\n\
+99G,E38000168,NHS Mid and South Essex ICB - 99G,E54000026,x,E40000007,East of England,Jul2023,\
+Unknown,Unknown,Unknown,Unknown / Data Quality,3\n";
+        let (r, out) = run(&m, body).await.expect("maps");
+        assert_eq!((r.source_rows, r.rows), (2, 2));
+        assert_eq!(
+            out,
+            "appointment_month,sub_icb_code,sub_icb_nhs_code,appt_status,hcp_type,appt_mode,\
+time_between_book_and_appt,appointments\n\
+2023-06-01,E38000168,99G,DNA,GP,Video/Online,8  to 14 Days,12\n\
+2023-07-01,E38000168,99G,Unknown,Unknown,Unknown,Unknown / Data Quality,3\n"
+        );
     }
 }

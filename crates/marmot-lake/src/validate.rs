@@ -226,6 +226,8 @@ pub struct Validator<'a> {
     /// England's LSOAs of the lake's vintage: tells a real LSOA outside the place from a code
     /// that is no LSOA at all.
     england: Option<&'a crate::reference::england::England>,
+    /// The sub-ICB locations the place overlaps (for `sub_icb` columns).
+    place_sub_icbs: HashSet<String>,
     pseudonymiser: &'a Pseudonymiser,
     today: NaiveDate,
     period: Option<(NaiveDate, NaiveDate)>,
@@ -270,6 +272,7 @@ impl<'a> Validator<'a> {
             place_name,
             convert: None,
             england: None,
+            place_sub_icbs: HashSet::new(),
             pseudonymiser,
             today,
             period,
@@ -300,6 +303,13 @@ impl<'a> Validator<'a> {
     /// Tells real English LSOAs outside the place ([`OUTSIDE_PLACE`]) from unknown codes.
     pub fn with_england(mut self, england: &'a crate::reference::england::England) -> Self {
         self.england = Some(england);
+        self
+    }
+
+    /// The sub-ICB locations (ONS codes) the place overlaps: a `sub_icb` value must be one of
+    /// them; another English sub-ICB is [`OUTSIDE_PLACE`].
+    pub fn with_sub_icbs(mut self, codes: HashSet<String>) -> Self {
+        self.place_sub_icbs = codes;
         self
     }
 
@@ -631,6 +641,30 @@ impl<'a> Validator<'a> {
                                     column: ci,
                                     kind: "bad format",
                                     reason: format!("'{}' is not {}", clip(v), fmt.describe()),
+                                },
+                            );
+                        } else if fmt == ValueFormat::SubIcb && !self.place_sub_icbs.contains(v) {
+                            let elsewhere = crate::reference::nhs::sub_icbs()
+                                .ok()
+                                .and_then(|all| all.by_code.get(v));
+                            add(
+                                i,
+                                Problem {
+                                    column: ci,
+                                    kind: if elsewhere.is_some() {
+                                        OUTSIDE_PLACE
+                                    } else {
+                                        "unknown sub-ICB"
+                                    },
+                                    reason: match elsewhere {
+                                        Some(x) => format!(
+                                            "sub-ICB {v} ({}) does not overlap {}",
+                                            x.name, self.place_name
+                                        ),
+                                        None => format!(
+                                            "{v} is not a sub-ICB location of England (April 2024)"
+                                        ),
+                                    },
                                 },
                             );
                         } else if fmt == ValueFormat::Lsoa && !self.lsoas.contains(v) {

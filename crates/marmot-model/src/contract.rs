@@ -97,6 +97,10 @@ pub enum ValueFormat {
     Icd10,
     /// An ODS GP practice code: a letter and five digits (`F84003`).
     OdsPractice,
+    /// An ONS sub-ICB location code, `E38` and six digits (April 2024 boundaries), for datasets
+    /// published by sub-ICB (NHS England's Appointments in General Practice). Checked on ingest
+    /// against the sub-ICBs the place overlaps.
+    SubIcb,
 }
 
 impl ValueFormat {
@@ -105,6 +109,9 @@ impl ValueFormat {
         let b = s.as_bytes();
         match self {
             ValueFormat::Lsoa => crate::is_lsoa_code(s),
+            ValueFormat::SubIcb => {
+                b.len() == 9 && s.starts_with("E38") && b[3..].iter().all(u8::is_ascii_digit)
+            }
             ValueFormat::OdsPractice => {
                 b.len() == 6 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)
             }
@@ -135,6 +142,30 @@ impl ValueFormat {
             ValueFormat::Lsoa => "an LSOA 2021 or 2011 code (E01 and six digits) in the place",
             ValueFormat::Icd10 => "an ICD-10 code (e.g. I21.9 or J441)",
             ValueFormat::OdsPractice => "an ODS practice code (a letter and five digits)",
+            ValueFormat::SubIcb => {
+                "a sub-ICB location code (E38 and six digits) overlapping the place"
+            }
+        }
+    }
+}
+
+/// The kind of area a dataset's rows are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AreaKind {
+    /// Lower-layer super output areas: rows roll up to wards, neighbourhoods, localities and
+    /// the place, and are stratified by deprivation.
+    Lsoa,
+    /// Sub-ICB locations (NHS): counts published for an NHS area that may be larger than the
+    /// place (a lookup says how much of it the place is).
+    SubIcb,
+}
+
+impl AreaKind {
+    /// The areas, in words (for messages).
+    pub fn describe(self) -> &'static str {
+        match self {
+            AreaKind::Lsoa => "LSOA",
+            AreaKind::SubIcb => "sub-ICB location",
         }
     }
 }
@@ -287,7 +318,8 @@ pub struct Contract {
     pub default_partner: String,
     /// The column that dates a row (and defines submission periods).
     pub date_column: String,
-    /// The LSOA column (LSOA 2021 or 2011 codes).
+    /// The area column: LSOA codes (2021 or 2011; format `lsoa`) for record-level and small-area
+    /// data, or sub-ICB location codes (format `sub_icb`) for data published by sub-ICB.
     pub geography_column: String,
     /// How finely `date_column` dates a row (day, week or month). Monthly data feeds monthly
     /// indicators and monthly trigger signals and is refused by weekly ones.
@@ -334,6 +366,14 @@ impl Contract {
     /// identifiers (aggregate feeds), which can only add rows or replace a period.
     pub fn record_key(&self) -> Option<&ColumnSpec> {
         self.identifier_columns().next()
+    }
+
+    /// The kind of area a row is for: the format of the geography column.
+    pub fn area_kind(&self) -> AreaKind {
+        match self.column(&self.geography_column).and_then(|c| c.format) {
+            Some(ValueFormat::SubIcb) => AreaKind::SubIcb,
+            _ => AreaKind::Lsoa,
+        }
     }
 
     /// The column holding each row's count (aggregate datasets): `count_column`, else a column
@@ -425,13 +465,21 @@ impl Contract {
             }
         }
         match self.column(&self.geography_column) {
-            Some(c) if c.format == Some(ValueFormat::Lsoa) && c.required => {}
+            Some(c)
+                if matches!(c.format, Some(ValueFormat::Lsoa | ValueFormat::SubIcb))
+                    && c.required => {}
             _ => {
                 return Err(format!(
-                    "geography_column '{}' must be a required column with format lsoa",
+                    "geography_column '{}' must be a required column with format lsoa or sub_icb",
                     self.geography_column
                 ));
             }
+        }
+        if self.area_kind() != AreaKind::Lsoa && self.count().is_none() {
+            return Err(format!(
+                "a dataset by {} holds counts: it needs a count_column",
+                self.area_kind().describe()
+            ));
         }
         if let Some(name) = &self.count_column {
             match self.column(name) {
@@ -447,8 +495,9 @@ impl Contract {
     }
 
     /// `n` rows of valid example values (as text, in column order) for a template file.
-    /// `lsoas` are the place's LSOA codes; `today` bounds the dates.
-    pub fn template_rows(&self, n: usize, lsoas: &[String], today: NaiveDate) -> Vec<Vec<String>> {
+    /// `areas` are the place's codes of the contract's [`AreaKind`] (LSOAs, or the sub-ICBs it
+    /// overlaps); `today` bounds the dates.
+    pub fn template_rows(&self, n: usize, areas: &[String], today: NaiveDate) -> Vec<Vec<String>> {
         let base = NaiveDate::from_ymd_opt(2020, 4, 1)
             .unwrap_or(today)
             .min(today);
@@ -456,7 +505,7 @@ impl Contract {
             .map(|i| {
                 self.columns
                     .iter()
-                    .map(|c| example_value(self, c, i, lsoas, base))
+                    .map(|c| example_value(self, c, i, areas, base))
                     .collect()
             })
             .collect()
@@ -467,7 +516,7 @@ fn example_value(
     contract: &Contract,
     c: &ColumnSpec,
     i: usize,
-    lsoas: &[String],
+    areas: &[String],
     base: NaiveDate,
 ) -> String {
     let date = base + chrono::Days::new((i % 28) as u64);
@@ -482,8 +531,8 @@ fn example_value(
         return a[i % a.len()].clone();
     }
     match (c.format, c.ty) {
-        (Some(ValueFormat::Lsoa), _) => lsoas
-            .get(i % lsoas.len().max(1))
+        (Some(ValueFormat::Lsoa | ValueFormat::SubIcb), _) => areas
+            .get(i % areas.len().max(1))
             .cloned()
             .unwrap_or_default(),
         (Some(ValueFormat::Icd10), _) => {
@@ -559,6 +608,10 @@ pub const BUILTIN_CONTRACTS: &[(&str, &str)] = &[
         "street_crime",
         include_str!("../../../data/contracts/street_crime.toml"),
     ),
+    (
+        "gp_appointments",
+        include_str!("../../../data/contracts/gp_appointments.toml"),
+    ),
 ];
 
 /// Every shipped contract, parsed.
@@ -623,11 +676,12 @@ pub fn describe_markdown(contracts: &[Contract]) -> String {
                 None => String::new(),
             },
             match c.outside_place {
-                OutsidePlace::Reject => "",
-                OutsidePlace::SetAside => {
-                    " Rows for LSOAs outside the place are expected (the file covers a wider \
-                     area): they are set aside and counted as out of area, not rejected."
-                }
+                OutsidePlace::Reject => String::new(),
+                OutsidePlace::SetAside => format!(
+                    " Rows for {}s outside the place are expected (the file covers a wider \
+                     area): they are set aside and counted as out of area, not rejected.",
+                    c.area_kind().describe()
+                ),
             }
         ));
         s.push_str("| column | type | rules | description |\n|---|---|---|---|\n");
@@ -652,15 +706,21 @@ mod tests {
     #[test]
     fn all_builtin_contracts_parse_and_are_consistent() {
         let all = builtin_contracts().expect("shipped contracts parse");
-        assert_eq!(all.len(), 7);
+        assert_eq!(all.len(), 8);
         for c in &all {
             assert!(c.column(&c.date_column).is_some());
             assert!(
                 c.columns
                     .iter()
-                    .any(|col| col.format == Some(ValueFormat::Lsoa))
+                    .any(|col| matches!(col.format, Some(ValueFormat::Lsoa | ValueFormat::SubIcb)))
             );
         }
+        let gp = all
+            .iter()
+            .find(|c| c.name == "gp_appointments")
+            .expect("gp");
+        assert_eq!(gp.area_kind(), AreaKind::SubIcb);
+        assert_eq!(gp.count().map(|c| c.name.as_str()), Some("appointments"));
         let md = describe_markdown(&all);
         assert!(md.contains("## `contact_tracing`"));
         assert!(md.contains("pseudonymised on ingest"));
@@ -674,6 +734,8 @@ mod tests {
         for bad in ["I2", "i21.9", "121.9", "I21.", "I21.999", "I21-9", ""] {
             assert!(!ValueFormat::Icd10.check(bad), "{bad}");
         }
+        assert!(ValueFormat::SubIcb.check("E38000168"));
+        assert!(!ValueFormat::SubIcb.check("E54000029") && !ValueFormat::SubIcb.check("99G"));
         assert!(ValueFormat::Lsoa.check("E01001714"));
         assert!(!ValueFormat::Lsoa.check("E05009367"));
         assert!(!ValueFormat::Lsoa.check("E0100171"));

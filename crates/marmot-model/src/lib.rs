@@ -27,7 +27,7 @@ mod place;
 mod signal;
 
 pub use contract::{
-    BUILTIN_CONTRACTS, Bound, ColumnSpec, ColumnType, Contract, OutsidePlace, Precision,
+    AreaKind, BUILTIN_CONTRACTS, Bound, ColumnSpec, ColumnType, Contract, OutsidePlace, Precision,
     ValueFormat, builtin_contract, builtin_contracts, describe_markdown, is_dataset_name,
 };
 pub use error::ModelError;

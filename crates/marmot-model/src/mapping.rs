@@ -24,6 +24,10 @@ pub struct ReaderOptions {
     /// Lines before the header row (titles, notes) that are skipped (default 0).
     #[serde(default)]
     pub skip_lines: usize,
+    /// Header names are lower-cased before the SQL runs (default false), so that one mapping
+    /// reads a publisher's upper-case layout and copies whose headers were lower-cased.
+    #[serde(default)]
+    pub lowercase_headers: bool,
 }
 
 fn comma() -> String {
@@ -35,6 +39,7 @@ impl Default for ReaderOptions {
         ReaderOptions {
             delimiter: comma(),
             skip_lines: 0,
+            lowercase_headers: false,
         }
     }
 }
@@ -197,10 +202,16 @@ impl Mapping {
 }
 
 /// The shipped mappings: (name, TOML).
-pub const BUILTIN_MAPPINGS: &[(&str, &str)] = &[(
-    "police-uk",
-    include_str!("../../../data/mappings/police-uk.toml"),
-)];
+pub const BUILTIN_MAPPINGS: &[(&str, &str)] = &[
+    (
+        "police-uk",
+        include_str!("../../../data/mappings/police-uk.toml"),
+    ),
+    (
+        "nhs-gp-appointments",
+        include_str!("../../../data/mappings/nhs-gp-appointments.toml"),
+    ),
+];
 
 /// Every shipped mapping, parsed.
 pub fn builtin_mappings() -> Result<Vec<Mapping>, ModelError> {

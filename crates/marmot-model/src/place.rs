@@ -18,6 +18,9 @@ pub enum Level {
     Locality,
     /// The whole place.
     Place,
+    /// A sub-ICB location (NHS): the level of data published by sub-ICB, which may be larger
+    /// than the place. Not part of the LSOA roll-up ([`Level::ALL`]).
+    SubIcb,
 }
 
 impl Level {
@@ -38,6 +41,7 @@ impl Level {
             Level::Neighbourhood => "neighbourhood",
             Level::Locality => "locality",
             Level::Place => "place",
+            Level::SubIcb => "sub_icb",
         }
     }
 
@@ -45,11 +49,12 @@ impl Level {
     pub fn parse(name: &str) -> Result<Level, ModelError> {
         Level::ALL
             .into_iter()
+            .chain([Level::SubIcb])
             .find(|l| l.name() == name)
             .ok_or_else(|| ModelError::Unknown {
                 kind: "level",
                 name: name.to_string(),
-                known: Level::ALL.map(Level::name).join(", "),
+                known: format!("{}, sub_icb", Level::ALL.map(Level::name).join(", ")),
             })
     }
 }

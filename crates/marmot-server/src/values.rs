@@ -174,11 +174,18 @@ pub async fn served_values(
             p.label
         )));
     }
+    // Data published by sub-ICB has one level of its own and no breakdowns, so there is no
+    // set of nested tables to protect together: below the analyst role its small numerators
+    // are withheld one by one.
+    let area = marmot_engine::area::is_area_indicator(&snap.engine, ind);
+    if let Some(why) = marmot_engine::area::level_problem(&snap.engine, ind, req.level) {
+        return Err(ApiError::bad("bad_level", why));
+    }
     let rows = match marmot_engine::cube::lookup(&snap.engine, ind, req).await? {
         Some(rows) => rows,
         None => values(&snap.engine, &snap.reference, ind, req).await?,
     };
-    let pats = if caller.role.suppressed() {
+    let pats = if caller.role.suppressed() && !area {
         Some(patterns(state, snap, ind, &req.periods).await?)
     } else {
         None
@@ -192,10 +199,13 @@ pub async fn served_values(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let hide = pats
-                .as_ref()
-                .and_then(|p| p.get(&r.period))
-                .is_some_and(|p| p.hides(&r, req.by));
+            let hide = if area {
+                caller.role.suppressed() && r.suppressed
+            } else {
+                pats.as_ref()
+                    .and_then(|p| p.get(&r.period))
+                    .is_some_and(|p| p.hides(&r, req.by))
+            };
             to_json(r, req.by, hide, &provisional, &dv)
         })
         .collect())

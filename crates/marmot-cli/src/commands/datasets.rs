@@ -79,16 +79,30 @@ pub async fn run(ctx: &Ctx, action: Option<DatasetsAction>) -> CliResult {
                 Some(lake) => lake.manifest().await?,
                 None => None,
             };
-            let lsoas = match manifest {
-                Some(m) => m.lsoas,
-                None => marmot_lake::reference::place_geography(&demo_place()?)?
-                    .into_iter()
-                    .map(|g| g.lsoa)
-                    .collect(),
+            let (lsoas, authorities) = match manifest {
+                Some(m) => (m.lsoas, m.local_authorities),
+                None => {
+                    let place = demo_place()?;
+                    let lsoas = marmot_lake::reference::place_geography(&place)?
+                        .into_iter()
+                        .map(|g| g.lsoa)
+                        .collect();
+                    (lsoas, place.config.local_authorities)
+                }
+            };
+            // Areas of the contract's kind: the place's LSOAs, or the sub-ICBs it overlaps.
+            let areas = match contract.area_kind() {
+                marmot_model::AreaKind::Lsoa => lsoas,
+                marmot_model::AreaKind::SubIcb => {
+                    marmot_lake::reference::nhs::overlapping(&authorities)?
+                        .into_iter()
+                        .map(|o| o.sub_icb.code.clone())
+                        .collect()
+                }
             };
             let mut w = csv::Writer::from_writer(std::io::stdout());
             w.write_record(contract.columns.iter().map(|c| c.name.as_str()))?;
-            for r in contract.template_rows(rows, &lsoas, chrono::Utc::now().date_naive()) {
+            for r in contract.template_rows(rows, &areas, chrono::Utc::now().date_naive()) {
                 w.write_record(&r)?;
             }
             w.flush()?;

@@ -24,7 +24,8 @@ pub struct CatalogueArgs {
 pub struct ValuesArgs {
     /// Indicator id (see `marmot indicators`).
     id: String,
-    /// Level: lsoa, ward, neighbourhood, locality or place.
+    /// Level: lsoa, ward, neighbourhood, locality or place; sub_icb for indicators over data
+    /// published by NHS sub-ICB location (gp_appointments_*).
     #[arg(long, default_value = "place")]
     level: String,
     #[command(flatten)]
@@ -137,6 +138,9 @@ pub async fn values(ctx: &Ctx, args: ValuesArgs) -> CliResult {
     let periods = args.periods.periods()?;
     let lake = ctx.open_lake().await?;
     let engine = open_engine(&lake, &BTreeMap::new()).await?;
+    if let Some(why) = marmot_engine::area::level_problem(&engine, ind, level) {
+        return Err(CliError::usage(why));
+    }
     let req = ValuesRequest { level, periods, by };
     let cached = if args.live {
         None

@@ -108,7 +108,7 @@ pub struct LsoaChange {
     pub change: char,
 }
 
-fn batches(what: &str, bytes: &'static [u8]) -> Result<Vec<RecordBatch>, LakeError> {
+pub(super) fn batches(what: &str, bytes: &'static [u8]) -> Result<Vec<RecordBatch>, LakeError> {
     let fail = |e: String| LakeError::Internal(format!("embedded reference {what}: {e}"));
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from_static(bytes))
         .map_err(|e| fail(e.to_string()))?
@@ -120,7 +120,11 @@ fn batches(what: &str, bytes: &'static [u8]) -> Result<Vec<RecordBatch>, LakeErr
         .map_err(|e| fail(e.to_string()))
 }
 
-fn column<'a, T: 'static>(b: &'a RecordBatch, what: &str, name: &str) -> Result<&'a T, LakeError> {
+pub(super) fn column<'a, T: 'static>(
+    b: &'a RecordBatch,
+    what: &str,
+    name: &str,
+) -> Result<&'a T, LakeError> {
     b.column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
         .ok_or_else(|| LakeError::Internal(format!("embedded reference {what}: column {name}")))

@@ -2,7 +2,8 @@
 //! binary ([`england`]): geography (LSOA -> ward -> neighbourhood -> locality -> place), the
 //! Index of Multiple Deprivation of the lake's geography vintage with its seven domains, mid-year
 //! population by single year of age and sex, Census 2021 ethnic group (2021 lakes), the LSOA
-//! 2011 -> 2021 lookup, and the European Standard Population 2013.
+//! 2011 -> 2021 lookup, the European Standard Population 2013, and the NHS sub-ICB locations the
+//! place overlaps ([`nhs`]).
 //!
 //! Any set of English local authorities makes a place: nothing here is specific to the shipped
 //! places. In a 2021 lake, population is derived from the LSOA 2011 estimates through the ONS
@@ -12,6 +13,7 @@
 pub mod boundaries;
 pub mod change;
 pub mod england;
+pub mod nhs;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -306,6 +308,46 @@ fn geography_batch(geo: &[LsoaGeo], place: &PlaceConfig) -> Result<RecordBatch, 
     )?)
 }
 
+/// The sub-ICB locations (April 2024) that overlap the place, with how much of each the place
+/// is (Census 2021 usual residents): the lookup from data published by sub-ICB to the place.
+fn sub_icb_batch(local_authorities: &[String]) -> Result<RecordBatch, LakeError> {
+    let rows = nhs::overlapping(local_authorities)?;
+    let f = |n: &str, t: DataType| Field::new(n, t, false);
+    let schema = Arc::new(Schema::new(vec![
+        f("sub_icb_code", DataType::Utf8),
+        f("sub_icb_nhs_code", DataType::Utf8),
+        f("sub_icb_name", DataType::Utf8),
+        f("icb_code", DataType::Utf8),
+        f("icb_nhs_code", DataType::Utf8),
+        f("icb_name", DataType::Utf8),
+        f("residents", DataType::Int64),
+        f("residents_in_place", DataType::Int64),
+        f("place_residents", DataType::Int64),
+        f("coterminous", DataType::Boolean),
+    ]));
+    let col = |g: fn(&nhs::SubIcb) -> &String| strings(rows.iter().map(|o| g(o.sub_icb).clone()));
+    let int = |g: fn(&nhs::SubIcbOverlap) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(g)))
+    };
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            col(|s| &s.code),
+            col(|s| &s.nhs_code),
+            col(|s| &s.name),
+            col(|s| &s.icb_code),
+            col(|s| &s.icb_nhs_code),
+            col(|s| &s.icb_name),
+            int(|o| o.residents),
+            int(|o| o.residents_in_place),
+            int(|o| o.place_residents),
+            Arc::new(arrow::array::BooleanArray::from_iter(
+                rows.iter().map(|o| Some(o.coterminous())),
+            )),
+        ],
+    )?)
+}
+
 fn lsoa_rows(vintage: Vintage, lsoas: &[String]) -> Result<Vec<&'static EnglandLsoa>, LakeError> {
     let e = england(vintage)?;
     lsoas
@@ -486,7 +528,7 @@ fn esp_batch() -> Result<RecordBatch, LakeError> {
 
 /// Names of the reference tables a lake may hold, as registered for SQL (a lake has the
 /// deprivation table of its vintage, and `ethnicity` in a 2021 lake).
-pub const REFERENCE_TABLES: [&str; 7] = [
+pub const REFERENCE_TABLES: [&str; 8] = [
     "geography",
     "imd2025",
     "imd2019",
@@ -494,6 +536,7 @@ pub const REFERENCE_TABLES: [&str; 7] = [
     "ethnicity",
     "lsoa11_lsoa21",
     "esp2013",
+    "sub_icb",
 ];
 
 /// Where a reference table comes from, as recorded in its Delta commit.
@@ -520,6 +563,9 @@ fn source_of(name: &str, vintage: Vintage) -> &'static str {
         }
         ("ethnicity", _) => "ONS Census 2021 TS021 ethnic group, all usual residents (OGL v3)",
         ("lsoa11_lsoa21", _) => "ONS LSOA (2011) to LSOA (2021) to LAD (2022) lookup v2 (OGL v3)",
+        ("sub_icb", _) => {
+            "ONS LSOA (2021) to Sub ICB Location to ICB (April 2024) lookup, with Census 2021 usual residents (OGL v3)"
+        }
         _ => "Eurostat European Standard Population 2013",
     }
 }
@@ -555,6 +601,7 @@ pub async fn init_lake(lake: &Lake, place: &PlaceSource) -> Result<Manifest, Lak
         ("population", population_batch(vintage, &lsoas)?),
         ("lsoa11_lsoa21", lookup_batch(vintage, &lsoas)?),
         ("esp2013", esp_batch()?),
+        ("sub_icb", sub_icb_batch(&place.config.local_authorities)?),
     ];
     if vintage == Vintage::Lsoa2021 {
         batches.push(("imd2019", imd2019_for_2021(&lsoas)?));

@@ -448,6 +448,15 @@ pub async fn dataset_extract(
     caller.require(Role::Partner, "extracts")?;
     let (name, ext) = split_ext(&file)?;
     let c = state.snapshot().engine.contract(name)?.clone();
+    if c.area_kind() != marmot_model::AreaKind::Lsoa {
+        return Err(ApiError::bad(
+            "not_by_lsoa",
+            format!(
+                "{name} is published by {} (an area that may be larger than the place), so it                  has no ward-level extract; its indicators are served at that level",
+                c.area_kind().describe()
+            ),
+        ));
+    }
     let breakdowns = offered_breakdowns(&c);
     if let Some(b) = &q.by
         && !breakdowns.contains(&b.as_str())

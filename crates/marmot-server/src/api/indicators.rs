@@ -284,6 +284,9 @@ pub async fn values(
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let snap = state.snapshot();
     let level = Level::parse(q.level.as_deref().unwrap_or("ward"))?;
+    if let Some(why) = marmot_engine::area::level_problem(&snap.engine, &ind, level) {
+        return Err(ApiError::bad("bad_level", why));
+    }
     let by = q.by.as_deref().map(Breakdown::parse).transpose()?;
     let periods = parse_periods(&snap, &ind, q.period.as_deref())?;
     let area = match &q.area {
