@@ -983,4 +983,45 @@ fn nhs_gp_appointments_by_sub_icb_go_in_with_every_row_accounted_for_and_give_in
         "{}",
         r.text()
     );
+    drop(srv);
+
+    // A month with few DNAs: below the analyst role its numerator and value are withheld.
+    let small = dir.path().join("october.csv");
+    std::fs::write(
+        &small,
+        "sub_icb_location_code,sub_icb_location_ons_code,appointment_month,appt_status,hcp_type,\
+appt_mode,time_between_book_and_appt,count_of_appointments\n\
+99G,E38000168,2025-10-01,DNA,GP,Telephone,Same Day,3\n\
+99G,E38000168,2025-10-01,Attended,GP,Telephone,Same Day,500\n",
+    )
+    .expect("write");
+    let (code, v) = ingest_json(
+        &lake,
+        "gp_appointments",
+        &small,
+        &["--mapping", "nhs-gp-appointments"],
+    );
+    assert_eq!((code, n(&v, "accepted")), (0, 2), "{v}");
+    let srv = Server::start(&lake, &[]);
+    let path = "/api/v1/indicators/gp_appointments_dna/values?level=sub_icb&period=2025-10";
+    let partner = srv.get(Some("partner"), path).json();
+    let row = &partner["rows"][0];
+    assert!(
+        row["numerator"].is_null() && row["value"].is_null(),
+        "{partner}"
+    );
+    assert_eq!(row["suppressed"], true, "{partner}");
+    let analyst = srv.get(Some("analyst"), path).json();
+    assert_eq!(
+        analyst["rows"][0]["numerator"].as_f64(),
+        Some(3.0),
+        "{analyst}"
+    );
+    // Monthly data has no weeks, even for an analyst.
+    let r = srv.get(
+        Some("analyst"),
+        "/api/v1/indicators/gp_appointments_dna/values?level=sub_icb&period=2025-W41",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("not weeks"), "{}", r.text());
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::array::{Array, Date32Array, Float64Array, StringArray};
 use chrono::NaiveDate;
-use marmot_model::{AreaKind, DenominatorKind, IndicatorDef, Level, Period};
+use marmot_model::{AreaKind, DenominatorKind, IndicatorDef, Level, Period, PeriodKind};
 use marmot_stats::BenchmarkComparison;
 
 use crate::indicators::{ValueRow, ValuesRequest, measure_totals};
@@ -103,6 +103,14 @@ fn check(ind: &IndicatorDef) -> Result<(), EngineError> {
 /// Runs the indicator's SQL and sums it by area and month.
 pub async fn fetch(engine: &Engine, ind: &IndicatorDef) -> Result<AreaCells, EngineError> {
     check(ind)?;
+    // Totals are kept by month: a weekly indicator would put each month's count in one week.
+    if ind.grain == PeriodKind::Week {
+        return Err(EngineError::Query(format!(
+            "indicator {}: {} is published for areas larger than LSOAs and counted by month \
+             here; give it grain = \"month\"",
+            ind.id, ind.source
+        )));
+    }
     let sql = format!(
         "SELECT CAST(area_code AS VARCHAR) AS area_code, \
          CAST(date_trunc('month', event_date) AS DATE) AS month, \
@@ -197,6 +205,13 @@ pub async fn values(
     let level = level_of(area_kind(engine, ind));
     if req.level != level {
         return Ok(Vec::new());
+    }
+    if let Some(p) = req.periods.iter().find(|p| p.kind == PeriodKind::Week) {
+        return Err(EngineError::Query(format!(
+            "indicator {} is counted by month ({} is monthly data): it has months, quarters, \
+             financial years and rolling 12 months, not weeks ({})",
+            ind.id, ind.source, p.label
+        )));
     }
     let cells = fetch(engine, ind).await?;
     Ok(rows(ind, level, &cells, &req.periods))
