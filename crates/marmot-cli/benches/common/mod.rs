@@ -134,6 +134,11 @@ pub fn numerator_queries(marmot: &str) -> (Vec<String>, Vec<String>) {
         .cloned()
         .unwrap_or_default()
         .iter()
+        // Indicators over datasets the demo does not generate (police.uk's street_crime, NHS
+        // England's gp_appointments, read from real files) have no table in a demo lake.
+        .filter(|v| {
+            marmot_lake::demo::DEMO_DATASETS.contains(&v["source"].as_str().unwrap_or_default())
+        })
         .filter_map(|v| v["id"].as_str().map(str::to_string))
         .collect();
     let mut queries = Vec::new();
@@ -181,8 +186,15 @@ pub fn weekly_count_queries() -> Vec<String> {
     files.sort();
     files
         .iter()
-        .map(|f| {
-            let text = std::fs::read_to_string(f).expect("read signal");
+        .map(|f| std::fs::read_to_string(f).expect("read signal"))
+        // The weekly run's signals: over the demo's datasets, not monthly ones.
+        .filter(|text| {
+            !text.contains("frequency = \"month\"")
+                && marmot_lake::demo::DEMO_DATASETS
+                    .iter()
+                    .any(|d| text.contains(&format!("dataset = \"{d}\"")))
+        })
+        .map(|text| {
             let sql = text
                 .split_once("*/")
                 .map(|x| x.1)
