@@ -268,6 +268,80 @@ fn police_uk_files_land_through_the_shipped_mapping_with_every_row_accounted_for
 
 /// The rows of a quarantine Parquet file as (column -> text) maps, read with `marmot sql`'s
 /// engine-free path: DataFusion would do, but a plain Parquet reader is independent.
+#[test]
+fn a_police_uk_file_with_lsoa_2021_codes_lands_beside_a_2011_coded_one() {
+    // police.uk moved to LSOA 2021 codes in 2023: the City's April 2024 file names 2021-only
+    // LSOAs in Hackney, Newham, Southwark and Tower Hamlets (E01035643, E01034213, E01033884,
+    // E01035687, E01035697), which no 2011 file can.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = city_lake(&dir);
+    let file = fixture("police_cityoflondon_2024-04_raw.csv");
+    let expect = count_police_file(&file);
+    assert_eq!((expect.rows, expect.no_lsoa), (926, 95));
+    let (code, v) = ingest_json(&lake, "street_crime", &file, &["--mapping", "police-uk"]);
+    assert_eq!(code, 3, "{v}");
+    let accepted: u64 = expect.by_lsoa_month.values().sum();
+    assert_eq!(
+        (
+            n(&v, "rows_read"),
+            n(&v, "accepted"),
+            n(&v, "rejected"),
+            n(&v, "out_of_area")
+        ),
+        (expect.rows, accepted, expect.no_lsoa, expect.elsewhere),
+        "{v}"
+    );
+    // The 2021-only codes outside the City are real LSOAs elsewhere, set aside, not unknown.
+    let q = lake.join(v["quarantine_path"].as_str().expect("quarantine path"));
+    let set_aside = read_parquet_dir_or_file(&q);
+    assert!(set_aside.iter().all(|r| r["kind"] != "unknown LSOA"));
+    let reasons: Vec<&String> = set_aside.iter().map(|r| &r["reason"]).collect();
+    for code in [
+        "E01035643",
+        "E01034213",
+        "E01033884",
+        "E01035687",
+        "E01035697",
+    ] {
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains(code) && r.contains("outside")),
+            "{code}: {reasons:?}"
+        );
+    }
+    // Nothing was converted: the codes are the lake's own.
+    let converted = sql_f64(
+        &lake,
+        "SELECT count(*) FROM street_crime WHERE _lsoa_as_sent IS NOT NULL",
+    );
+    assert_eq!(converted, 0.0);
+
+    // The 2011-coded year 2020 goes into the same table, and each month is as its file says.
+    let older = fixture("police_cityoflondon_2020.csv");
+    let expect_2020 = count_police_file(&older);
+    ingest_json(&lake, "street_crime", &older, &["--mapping", "police-uk"]);
+    let got: BTreeMap<(String, String), u64> = sql(
+        &lake,
+        "SELECT lsoa_code AS lsoa, CAST(month AS VARCHAR) AS month, count(*) AS n \
+         FROM street_crime GROUP BY 1, 2",
+    )
+    .iter()
+    .map(|r| {
+        (
+            (
+                r["lsoa"].as_str().unwrap_or_default().to_string(),
+                r["month"].as_str().unwrap_or_default().to_string(),
+            ),
+            n(r, "n"),
+        )
+    })
+    .collect();
+    let mut want = expect_2020.by_lsoa_month.clone();
+    want.extend(expect.by_lsoa_month.clone());
+    assert_eq!(got, want);
+}
+
 fn read_parquet_dir_or_file(path: &Path) -> Vec<BTreeMap<String, String>> {
     use arrow::array::{Array, AsArray};
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
