@@ -349,8 +349,10 @@ fn weekly_run_stores_evaluations_a_ranked_list_and_acknowledgements() {
 fn signals_are_listed_and_mistakes_are_explained() {
     let lake = demo_lake();
     let out = ok(marmot(lake).args(["triggers", "signals"]));
-    // 17 weekly signals and the monthly anti-social-behaviour one over police.uk data.
-    assert_eq!(out.lines().count(), 18, "{out}");
+    // 19 weekly signals (two over UKHSA's COVID-19 cases, by MSOA and by local authority) and
+    // the monthly anti-social-behaviour one over police.uk data.
+    assert_eq!(out.lines().count(), 20, "{out}");
+    assert!(out.contains("covid_cases_ltla"), "{out}");
     let cases: [(&[&str], &str); 4] = [
         (
             &[

@@ -101,6 +101,15 @@ def main(src: Path, out: Path) -> None:
         FROM read_csv('{sources}/lsoa21_sicbl24_icb24_lookup_england.csv.gz', all_varchar=true, quote='"', header=true, delim=',')
         ORDER BY lsoa_code
       ) TO '{out}/lsoa2021_sub_icb2024.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 19)""")
+    # ONS LSOA (2011) to MSOA (2011) lookup, England: for data published by MSOA 2011 (UKHSA's
+    # weekly COVID-19 cases by MSOA). Input in sources/, from humaniverse/geographr's copy of the
+    # ONS file (data/README.md).
+    db.execute(f"""
+      COPY (
+        SELECT lsoa11_code, msoa11_code, msoa11_name
+        FROM read_csv('{sources}/lsoa11_msoa11_lookup_england.csv.gz', all_varchar=true, quote='"', header=true, delim=',')
+        ORDER BY lsoa11_code
+      ) TO '{out}/lsoa2011_msoa2011.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 19)""")
     # City and Hackney's illustrative neighbourhoods (data/README.md): whole 2024 wards assigned to
     # the neighbourhood they mostly lie in; the City of London's LSOAs to Shoreditch Park and City.
     places = Path(__file__).resolve().parents[1] / "places"

@@ -33,11 +33,14 @@ pub fn is_area_indicator(engine: &Engine, ind: &IndicatorDef) -> bool {
     area_kind(engine, ind) != AreaKind::Lsoa
 }
 
-/// The level an area dataset's values are at.
+/// The level an area dataset's values are at. Data by MSOA or local authority adds up to the
+/// place, which is where its trigger signals watch it; indicators over it are not offered yet
+/// ([`fetch`] says so).
 pub fn level_of(kind: AreaKind) -> Level {
     match kind {
         AreaKind::Lsoa => Level::Lsoa,
         AreaKind::SubIcb => Level::SubIcb,
+        AreaKind::Msoa | AreaKind::LocalAuthority | AreaKind::Published => Level::Place,
     }
 }
 
@@ -103,6 +106,17 @@ fn check(ind: &IndicatorDef) -> Result<(), EngineError> {
 /// Runs the indicator's SQL and sums it by area and month.
 pub async fn fetch(engine: &Engine, ind: &IndicatorDef) -> Result<AreaCells, EngineError> {
     check(ind)?;
+    let kind = area_kind(engine, ind);
+    if kind != AreaKind::SubIcb {
+        return Err(EngineError::Query(format!(
+            "indicator {}: {} is published by {}, without a population to divide by; Marmot \
+             watches such data with trigger signals at place level and offers no indicators \
+             over it yet",
+            ind.id,
+            ind.source,
+            kind.describe()
+        )));
+    }
     // Totals are kept by month: a weekly indicator would put each month's count in one week.
     if ind.grain == PeriodKind::Week {
         return Err(EngineError::Query(format!(

@@ -104,6 +104,9 @@ pub struct Reference {
     years: Vec<i32>,
     /// Place name.
     pub place: String,
+    /// Published indicator values (Fingertips), for England benchmarks and to show beside
+    /// Marmot's own.
+    pub published: crate::published::Published,
 }
 
 fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, EngineError> {
@@ -233,6 +236,7 @@ impl Reference {
         let mut years: Vec<i32> = pop.keys().map(|k| k.1).collect();
         years.sort();
         years.dedup();
+        let published = crate::published::Published::load(engine).await?;
         let mut reference = Reference {
             lsoas,
             index,
@@ -241,9 +245,20 @@ impl Reference {
             ethnic,
             years,
             place,
+            published,
         };
         reference.assign_local_quintiles();
         Ok(reference)
+    }
+
+    /// The value the place is compared with for `period`: England's published value for the
+    /// period when the indicator names its Fingertips counterpart and the lake has it, else
+    /// the indicator's own `england_value`.
+    pub fn england_benchmark(&self, ind: &IndicatorDef, period: &str) -> Option<f64> {
+        ind.fingertips
+            .as_ref()
+            .and_then(|l| self.published.england(l, period))
+            .or(ind.england_value)
     }
 
     /// Local quintiles: LSOAs ordered by national IMD rank (most deprived first) and cut into
@@ -788,12 +803,8 @@ pub async fn values(
     if crate::area::is_area_indicator(engine, ind) {
         return crate::area::values(engine, ind, req).await;
     }
-    if req.level == Level::SubIcb {
-        return Err(EngineError::Query(format!(
-            "indicator {} is counted by LSOA: it rolls up to wards, neighbourhoods, localities \
-             and the place, not to sub-ICB locations (the level of data published by sub-ICB)",
-            ind.id
-        )));
+    if let Some(why) = crate::area::level_problem(engine, ind, req.level) {
+        return Err(EngineError::Query(why));
     }
     let cells = fetch_cells(engine, reference, ind, &req.periods).await?;
     let mut cache = Templates::default();
@@ -956,9 +967,10 @@ pub fn values_from_cells(
                 .map(|(a, p)| (a.clone(), parents.get(p).copied().flatten()))
                 .collect()
         } else {
+            let england = reference.england_benchmark(ind, &period.label);
             area_rows
                 .iter()
-                .map(|r| (r.area_code.clone(), ind.england_value))
+                .map(|r| (r.area_code.clone(), england))
                 .collect()
         };
         for mut r in area_rows {
@@ -1201,6 +1213,7 @@ pub fn data_version(engine: &Engine, ind: &IndicatorDef) -> String {
                     t.name.as_str(),
                     "geography" | "imd2025" | "imd2019" | "population"
                 )
+                || (t.name == crate::published::TABLE && ind.fingertips.is_some())
         })
         .map(|t| format!("{}@{}", t.name, t.version))
         .collect();

@@ -16,6 +16,7 @@ pub mod cube;
 pub mod functions;
 pub mod indicators;
 pub mod inequalities;
+pub mod published;
 pub mod triggers;
 
 use std::collections::BTreeMap;

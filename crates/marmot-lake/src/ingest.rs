@@ -417,11 +417,10 @@ pub async fn ingest(
     }
     // Real LSOAs outside the place are told apart from codes that are no LSOA at all.
     validator = validator.with_england(crate::reference::england::england(manifest.geography)?);
-    if contract.area_kind() == marmot_model::AreaKind::SubIcb {
-        validator = validator.with_sub_icbs(
-            crate::reference::nhs::overlapping(&manifest.local_authorities)?
+    if contract.area_kind() != marmot_model::AreaKind::Lsoa {
+        validator = validator.with_areas(
+            crate::reference::areas::in_place(contract.area_kind(), &manifest.local_authorities)?
                 .into_iter()
-                .map(|o| o.sub_icb.code.clone())
                 .collect(),
         );
     }

@@ -116,16 +116,20 @@ fn read_text(m: &Mapping, src: &Path, file: &str) -> Result<RecordBatch, LakeErr
     for (k, rec) in records.enumerate() {
         let line = first_data_line + k;
         let rec = rec.map_err(|e| LakeError::file(file, format!("line {line}: {e}")))?;
-        if rec.len() != names.len() {
+        let short = rec.len() < names.len() && m.reader.pad_short_rows;
+        if rec.len() != names.len() && !short {
             return Err(LakeError::file(
                 file,
                 format!(
                     "line {line} has {} fields where the header has {}; a mapped file must be \
-                     rectangular",
+                     rectangular (`pad_short_rows = true` reads missing trailing fields as empty)",
                     rec.len(),
                     names.len()
                 ),
             ));
+        }
+        for b in cols.iter_mut().skip(rec.len()) {
+            b.append_null();
         }
         for (b, v) in cols.iter_mut().zip(rec.iter()) {
             let v = std::str::from_utf8(v)
@@ -371,6 +375,19 @@ mod tests {
             out,
             "area,week,n\nE02000001,wk_05,3\nE02000001,wk_06,-99\nE02000002,wk_05,\nE02000002,wk_06,7\n"
         );
+    }
+
+    #[tokio::test]
+    async fn short_rows_are_padded_only_when_the_mapping_says_so() {
+        let sql = "SELECT a, b, c FROM input";
+        let body = "a,b,c\n1,2\n3,4,5\n";
+        let e = run(&mapping("", sql), body).await.expect_err("ragged");
+        assert!(e.to_string().contains("line 2 has 2 fields"), "{e}");
+        let m = mapping("[reader]\npad_short_rows = true\n", sql);
+        let (_, out) = run(&m, body).await.expect("padded");
+        assert_eq!(out, "a,b,c\n1,2,\n3,4,5\n");
+        let e = run(&m, "a,b\n1,2,3\n").await.expect_err("long");
+        assert!(e.to_string().contains("line 2 has 3 fields"), "{e}");
     }
 
     #[tokio::test]

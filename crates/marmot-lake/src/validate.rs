@@ -226,8 +226,9 @@ pub struct Validator<'a> {
     /// England's LSOAs of the lake's vintage: tells a real LSOA outside the place from a code
     /// that is no LSOA at all.
     england: Option<&'a crate::reference::england::England>,
-    /// The sub-ICB locations the place overlaps (for `sub_icb` columns).
-    place_sub_icbs: HashSet<String>,
+    /// The place's areas of the contract's kind when it is not LSOAs (the sub-ICBs it
+    /// overlaps, its MSOAs, its local authorities), for `sub_icb`, `msoa11` and `lad` columns.
+    place_areas: HashSet<String>,
     pseudonymiser: &'a Pseudonymiser,
     today: NaiveDate,
     period: Option<(NaiveDate, NaiveDate)>,
@@ -272,7 +273,7 @@ impl<'a> Validator<'a> {
             place_name,
             convert: None,
             england: None,
-            place_sub_icbs: HashSet::new(),
+            place_areas: HashSet::new(),
             pseudonymiser,
             today,
             period,
@@ -306,10 +307,11 @@ impl<'a> Validator<'a> {
         self
     }
 
-    /// The sub-ICB locations (ONS codes) the place overlaps: a `sub_icb` value must be one of
-    /// them; another English sub-ICB is [`OUTSIDE_PLACE`].
-    pub fn with_sub_icbs(mut self, codes: HashSet<String>) -> Self {
-        self.place_sub_icbs = codes;
+    /// The place's areas of the contract's kind ([`crate::reference::areas::in_place`]): a
+    /// `sub_icb`, `msoa11` or `lad` value must be one of them; another real area of England is
+    /// [`OUTSIDE_PLACE`], a code that is no area is rejected.
+    pub fn with_areas(mut self, codes: HashSet<String>) -> Self {
+        self.place_areas = codes;
         self
     }
 
@@ -643,10 +645,11 @@ impl<'a> Validator<'a> {
                                     reason: format!("'{}' is not {}", clip(v), fmt.describe()),
                                 },
                             );
-                        } else if fmt == ValueFormat::SubIcb && !self.place_sub_icbs.contains(v) {
-                            let elsewhere = crate::reference::nhs::sub_icbs()
-                                .ok()
-                                .and_then(|all| all.by_code.get(v));
+                        } else if let Some(kind) = area_kind_of(fmt)
+                            && !self.place_areas.contains(v)
+                        {
+                            let elsewhere =
+                                crate::reference::areas::elsewhere(kind, v, self.place_name);
                             add(
                                 i,
                                 Problem {
@@ -654,17 +657,11 @@ impl<'a> Validator<'a> {
                                     kind: if elsewhere.is_some() {
                                         OUTSIDE_PLACE
                                     } else {
-                                        "unknown sub-ICB"
+                                        "unknown area"
                                     },
-                                    reason: match elsewhere {
-                                        Some(x) => format!(
-                                            "sub-ICB {v} ({}) does not overlap {}",
-                                            x.name, self.place_name
-                                        ),
-                                        None => format!(
-                                            "{v} is not a sub-ICB location of England (April 2024)"
-                                        ),
-                                    },
+                                    reason: elsewhere.unwrap_or_else(|| {
+                                        crate::reference::areas::unknown(kind, v)
+                                    }),
                                 },
                             );
                         } else if fmt == ValueFormat::Lsoa && !self.lsoas.contains(v) {
@@ -904,7 +901,17 @@ impl<'a> Validator<'a> {
     }
 }
 
-/// Pseudonyms (32 lowercase hex characters) of digests, without per-value formatting.
+/// The kind of area a format names, for formats of areas other than LSOAs.
+fn area_kind_of(fmt: ValueFormat) -> Option<marmot_model::AreaKind> {
+    match fmt {
+        ValueFormat::SubIcb => Some(marmot_model::AreaKind::SubIcb),
+        ValueFormat::Msoa11 => Some(marmot_model::AreaKind::Msoa),
+        ValueFormat::Lad => Some(marmot_model::AreaKind::LocalAuthority),
+        ValueFormat::PublishedArea => Some(marmot_model::AreaKind::Published),
+        ValueFormat::Lsoa | ValueFormat::Icd10 | ValueFormat::OdsPractice => None,
+    }
+}
+
 /// Why a date cannot date a row of the given precision (a monthly dataset's dates are first
 /// days of months, a weekly one's Mondays); `None` when it can.
 fn off_precision(p: marmot_model::Precision, d: NaiveDate) -> Option<&'static str> {
@@ -920,6 +927,7 @@ fn off_precision(p: marmot_model::Precision, d: NaiveDate) -> Option<&'static st
     }
 }
 
+/// Pseudonyms (32 lowercase hex characters) of digests, without per-value formatting.
 fn pseudonyms(digests: &[Option<u128>]) -> StringArray {
     let mut b = StringBuilder::with_capacity(digests.len(), digests.len() * 32);
     let mut buf = [0u8; 32];

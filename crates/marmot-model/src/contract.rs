@@ -101,6 +101,20 @@ pub enum ValueFormat {
     /// published by sub-ICB (NHS England's Appointments in General Practice). Checked on ingest
     /// against the sub-ICBs the place overlaps.
     SubIcb,
+    /// An ONS MSOA 2011 code, `E02` and six digits, for data published by MSOA 2011 (UKHSA's
+    /// weekly COVID-19 cases by MSOA, 2020 to 2022). Checked on ingest against the MSOAs of the
+    /// place (an MSOA is in it when every one of its LSOAs is).
+    Msoa11,
+    /// An ONS local authority district code (`E06`, `E07`, `E08` or `E09` and six digits), for
+    /// data published by lower-tier local authority (UKHSA's COVID-19 cases by LTLA). Checked on
+    /// ingest against the place's authorities, by their 2024 codes or the 2020 codes of the
+    /// districts they were made from. `ltla` is read as this.
+    #[serde(alias = "ltla")]
+    Lad,
+    /// The area of a published statistic (OHID Fingertips): a local authority (`E06`-`E09`), a
+    /// county (`E10`, `E11`), a region (`E12`, `E13`) or England (`E92000001`). The place's own
+    /// authorities and England are kept; counties and regions are set aside.
+    PublishedArea,
 }
 
 impl ValueFormat {
@@ -111,6 +125,25 @@ impl ValueFormat {
             ValueFormat::Lsoa => crate::is_lsoa_code(s),
             ValueFormat::SubIcb => {
                 b.len() == 9 && s.starts_with("E38") && b[3..].iter().all(u8::is_ascii_digit)
+            }
+            ValueFormat::Msoa11 => {
+                b.len() == 9 && s.starts_with("E02") && b[3..].iter().all(u8::is_ascii_digit)
+            }
+            ValueFormat::Lad => {
+                b.len() == 9
+                    && ["E06", "E07", "E08", "E09"]
+                        .iter()
+                        .any(|p| s.starts_with(p))
+                    && b[3..].iter().all(u8::is_ascii_digit)
+            }
+            ValueFormat::PublishedArea => {
+                b.len() == 9
+                    && [
+                        "E06", "E07", "E08", "E09", "E10", "E11", "E12", "E13", "E92",
+                    ]
+                    .iter()
+                    .any(|p| s.starts_with(p))
+                    && b[3..].iter().all(u8::is_ascii_digit)
             }
             ValueFormat::OdsPractice => {
                 b.len() == 6 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)
@@ -145,6 +178,14 @@ impl ValueFormat {
             ValueFormat::SubIcb => {
                 "a sub-ICB location code (E38 and six digits) overlapping the place"
             }
+            ValueFormat::Msoa11 => "an MSOA 2011 code (E02 and six digits) in the place",
+            ValueFormat::Lad => {
+                "a local authority district code (E06, E07, E08 or E09 and six digits) of the place"
+            }
+            ValueFormat::PublishedArea => {
+                "the code of a local authority, county, region or England (E06 to E13 or E92, and \
+                 six digits)"
+            }
         }
     }
 }
@@ -158,6 +199,14 @@ pub enum AreaKind {
     /// Sub-ICB locations (NHS): counts published for an NHS area that may be larger than the
     /// place (a lookup says how much of it the place is).
     SubIcb,
+    /// Middle-layer super output areas (2011): counts for areas inside the place, which add up
+    /// to the place but not to its wards.
+    Msoa,
+    /// Lower-tier local authorities: counts for the place's own authorities.
+    LocalAuthority,
+    /// Areas of published statistics (Fingertips): the place's authorities and England, whose
+    /// values are compared with Marmot's own, not added up.
+    Published,
 }
 
 impl AreaKind {
@@ -166,6 +215,9 @@ impl AreaKind {
         match self {
             AreaKind::Lsoa => "LSOA",
             AreaKind::SubIcb => "sub-ICB location",
+            AreaKind::Msoa => "MSOA (2011)",
+            AreaKind::LocalAuthority => "local authority",
+            AreaKind::Published => "published area (local authority or England)",
         }
     }
 }
@@ -372,6 +424,9 @@ impl Contract {
     pub fn area_kind(&self) -> AreaKind {
         match self.column(&self.geography_column).and_then(|c| c.format) {
             Some(ValueFormat::SubIcb) => AreaKind::SubIcb,
+            Some(ValueFormat::Msoa11) => AreaKind::Msoa,
+            Some(ValueFormat::Lad) => AreaKind::LocalAuthority,
+            Some(ValueFormat::PublishedArea) => AreaKind::Published,
             _ => AreaKind::Lsoa,
         }
     }
@@ -466,16 +521,28 @@ impl Contract {
         }
         match self.column(&self.geography_column) {
             Some(c)
-                if matches!(c.format, Some(ValueFormat::Lsoa | ValueFormat::SubIcb))
-                    && c.required => {}
+                if matches!(
+                    c.format,
+                    Some(
+                        ValueFormat::Lsoa
+                            | ValueFormat::SubIcb
+                            | ValueFormat::Msoa11
+                            | ValueFormat::Lad
+                            | ValueFormat::PublishedArea
+                    )
+                ) && c.required => {}
             _ => {
                 return Err(format!(
-                    "geography_column '{}' must be a required column with format lsoa or sub_icb",
+                    "geography_column '{}' must be a required column with format lsoa, sub_icb, \
+                     msoa11, lad or published_area",
                     self.geography_column
                 ));
             }
         }
-        if self.area_kind() != AreaKind::Lsoa && self.count().is_none() {
+        // Published statistics are values to compare, not counts to add up.
+        if !matches!(self.area_kind(), AreaKind::Lsoa | AreaKind::Published)
+            && self.count().is_none()
+        {
             return Err(format!(
                 "a dataset by {} holds counts: it needs a count_column",
                 self.area_kind().describe()
@@ -531,7 +598,16 @@ fn example_value(
         return a[i % a.len()].clone();
     }
     match (c.format, c.ty) {
-        (Some(ValueFormat::Lsoa | ValueFormat::SubIcb), _) => areas
+        (
+            Some(
+                ValueFormat::Lsoa
+                | ValueFormat::SubIcb
+                | ValueFormat::Msoa11
+                | ValueFormat::Lad
+                | ValueFormat::PublishedArea,
+            ),
+            _,
+        ) => areas
             .get(i % areas.len().max(1))
             .cloned()
             .unwrap_or_default(),
@@ -611,6 +687,18 @@ pub const BUILTIN_CONTRACTS: &[(&str, &str)] = &[
     (
         "gp_appointments",
         include_str!("../../../data/contracts/gp_appointments.toml"),
+    ),
+    (
+        "covid_cases_msoa",
+        include_str!("../../../data/contracts/covid_cases_msoa.toml"),
+    ),
+    (
+        "covid_cases_ltla",
+        include_str!("../../../data/contracts/covid_cases_ltla.toml"),
+    ),
+    (
+        "published_indicators",
+        include_str!("../../../data/contracts/published_indicators.toml"),
     ),
 ];
 
@@ -706,15 +794,20 @@ mod tests {
     #[test]
     fn all_builtin_contracts_parse_and_are_consistent() {
         let all = builtin_contracts().expect("shipped contracts parse");
-        assert_eq!(all.len(), 8);
+        assert_eq!(all.len(), 11);
         for c in &all {
             assert!(c.column(&c.date_column).is_some());
             assert!(
-                c.columns
-                    .iter()
-                    .any(|col| matches!(col.format, Some(ValueFormat::Lsoa | ValueFormat::SubIcb)))
+                c.column(&c.geography_column)
+                    .is_some_and(|g| g.format.is_some())
             );
         }
+        let covid = all
+            .iter()
+            .find(|c| c.name == "covid_cases_msoa")
+            .expect("covid");
+        assert_eq!(covid.area_kind(), AreaKind::Msoa);
+        assert_eq!(covid.precision, Precision::Week);
         let gp = all
             .iter()
             .find(|c| c.name == "gp_appointments")
@@ -741,6 +834,14 @@ mod tests {
         assert!(!ValueFormat::Lsoa.check("E0100171"));
         assert!(ValueFormat::OdsPractice.check("F84003"));
         assert!(!ValueFormat::OdsPractice.check("F8400"));
+        assert!(ValueFormat::Msoa11.check("E02000001"));
+        assert!(!ValueFormat::Msoa11.check("E01000001") && !ValueFormat::Msoa11.check("E0200001"));
+        for ok in ["E06000033", "E07000118", "E08000026", "E09000001"] {
+            assert!(ValueFormat::Lad.check(ok), "{ok}");
+        }
+        for bad in ["E10000002", "E05009367", "E0900001", "W06000015"] {
+            assert!(!ValueFormat::Lad.check(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -216,6 +216,30 @@ pub struct Denominator {
     pub sex: Option<String>,
 }
 
+/// The indicator's counterpart in OHID's Fingertips, read from a published-indicators table
+/// (`published_indicators`, from a Fingertips data export): its England value for a period is
+/// the place's benchmark, and its published values are served beside Marmot's own.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FingertipsLink {
+    /// Fingertips indicator ID (the export's `Indicator ID`).
+    pub id: i64,
+    /// The export's `Sex` of the matching rows.
+    #[serde(default = "persons")]
+    pub sex: String,
+    /// The export's `Age` of the matching rows.
+    #[serde(default = "all_ages")]
+    pub age: String,
+}
+
+fn persons() -> String {
+    "Persons".into()
+}
+
+fn all_ages() -> String {
+    "All ages".into()
+}
+
 /// Kind of denominator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -246,6 +270,8 @@ struct Meta {
     age_bands: Option<Vec<String>>,
     #[serde(default)]
     england_value: Option<f64>,
+    #[serde(default)]
+    fingertips: Option<FingertipsLink>,
     denominator: Denominator,
     #[serde(default)]
     poisson_limits: PoissonLimits,
@@ -287,8 +313,11 @@ pub struct IndicatorDef {
     pub breakdowns: Vec<Breakdown>,
     /// Age bands of the age breakdown.
     pub age_bands: Vec<String>,
-    /// England value to compare the place with, when one is supplied.
+    /// England value to compare the place with, when one is supplied (a published England
+    /// value for the period, through `fingertips`, wins over it).
     pub england_value: Option<f64>,
+    /// The indicator's counterpart in Fingertips, if it has one.
+    pub fingertips: Option<FingertipsLink>,
     /// Denominator.
     pub denominator: Denominator,
     /// The rule for exact / Byar's Poisson limits of rates and counts.
@@ -361,6 +390,7 @@ impl IndicatorDef {
                 .age_bands
                 .unwrap_or_else(|| DEFAULT_AGE_BANDS.iter().map(|s| s.to_string()).collect()),
             england_value: m.england_value,
+            fingertips: m.fingertips,
             denominator: m.denominator,
             poisson_limits: m.poisson_limits,
             sql,

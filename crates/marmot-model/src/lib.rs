@@ -36,8 +36,8 @@ pub use geography::{
 };
 pub use indicator::{
     BUILTIN_INDICATORS, Breakdown, DEFAULT_AGE_BANDS, Denominator, DenominatorKind,
-    ETHNIC_GROUP_CATEGORIES, IndicatorDef, Measure, PoissonLimits, Polarity, builtin_indicators,
-    indicators_from_files, nhs_ethnic_group, parse_age_band,
+    ETHNIC_GROUP_CATEGORIES, FingertipsLink, IndicatorDef, Measure, PoissonLimits, Polarity,
+    builtin_indicators, indicators_from_files, nhs_ethnic_group, parse_age_band,
 };
 pub use mapping::{BUILTIN_MAPPINGS, Mapping, ReaderOptions, WideToLong, builtin_mappings};
 pub use period::{Period, PeriodKind};

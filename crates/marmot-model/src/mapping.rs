@@ -28,6 +28,11 @@ pub struct ReaderOptions {
     /// reads a publisher's upper-case layout and copies whose headers were lower-cased.
     #[serde(default)]
     pub lowercase_headers: bool,
+    /// A data line with fewer fields than the header has its missing trailing fields read as
+    /// empty (default false: such a line is a whole-file error). Fingertips exports leave off
+    /// their last, empty column on every data line.
+    #[serde(default)]
+    pub pad_short_rows: bool,
 }
 
 fn comma() -> String {
@@ -40,6 +45,7 @@ impl Default for ReaderOptions {
             delimiter: comma(),
             skip_lines: 0,
             lowercase_headers: false,
+            pad_short_rows: false,
         }
     }
 }
@@ -191,7 +197,9 @@ impl Mapping {
         let formats = self.date_formats.get(column)?;
         let v = value.trim();
         formats.iter().find_map(|f| {
-            let date = if f.contains("%d") || f.contains("%e") || f.contains("%j") {
+            // A format that names the day (of the month, year or ISO week) is read as it is;
+            // one of a month alone (`%Y-%m`) reads the month's first day.
+            let date = if ["%d", "%e", "%j", "%u"].iter().any(|d| f.contains(d)) {
                 chrono::NaiveDate::parse_from_str(v, f).ok()
             } else {
                 chrono::NaiveDate::parse_from_str(&format!("{v} 01"), &format!("{f} %d")).ok()
@@ -210,6 +218,18 @@ pub const BUILTIN_MAPPINGS: &[(&str, &str)] = &[
     (
         "nhs-gp-appointments",
         include_str!("../../../data/mappings/nhs-gp-appointments.toml"),
+    ),
+    (
+        "ukhsa-covid-msoa-wide",
+        include_str!("../../../data/mappings/ukhsa-covid-msoa-wide.toml"),
+    ),
+    (
+        "ukhsa-covid-cases",
+        include_str!("../../../data/mappings/ukhsa-covid-cases.toml"),
+    ),
+    (
+        "fingertips-export",
+        include_str!("../../../data/mappings/fingertips-export.toml"),
     ),
 ];
 
@@ -241,6 +261,21 @@ mod tests {
             Some("2020-06-01")
         );
         assert_eq!(police.reformat_date("month", "June 2020"), None);
+        // UKHSA's wide MSOA file numbers ISO weeks of 2020: week 1 began on 30 December 2019,
+        // week 41 on 5 October 2020 (both Mondays).
+        let ukhsa = all
+            .iter()
+            .find(|m| m.name == "ukhsa-covid-msoa-wide")
+            .expect("ukhsa-covid-msoa-wide");
+        assert_eq!(
+            ukhsa.reformat_date("week_start", "2020-W01-1").as_deref(),
+            Some("2019-12-30")
+        );
+        assert_eq!(
+            ukhsa.reformat_date("week_start", "2020-W41-1").as_deref(),
+            Some("2020-10-05")
+        );
+        assert_eq!(ukhsa.reformat_date("week_start", "2020-W54-1"), None);
     }
 
     #[test]

@@ -111,6 +111,43 @@ impl Period {
         Err(bad())
     }
 
+    /// The period of a Fingertips time period label, where Marmot has one: a calendar year
+    /// (`2017`) is the rolling 12 months to its December (`R12-2017-12`), a financial year
+    /// (`2017/18`) is `FY2017/18`, a financial quarter (`2019/20 Q1`, April to June) the
+    /// calendar quarter it is (`2019-Q2`). Pooled years (`2015 - 17`) and other labels have
+    /// none.
+    pub fn from_fingertips(label: &str) -> Option<Period> {
+        let s = label.trim();
+        let digits = |t: &str| t.len() == 4 && t.bytes().all(|b| b.is_ascii_digit());
+        if digits(s) {
+            return Period::rolling12(s.parse().ok()?, 12);
+        }
+        if let Some((fy, q)) = s.split_once(" Q") {
+            let fy = Period::from_fingertips(fy)?;
+            if fy.kind != PeriodKind::FinancialYear {
+                return None;
+            }
+            let y = fy.start.year();
+            return match q {
+                "1" => Period::quarter(y, 2),
+                "2" => Period::quarter(y, 3),
+                "3" => Period::quarter(y, 4),
+                "4" => Period::quarter(y + 1, 1),
+                _ => None,
+            };
+        }
+        if let Some((a, b)) = s.split_once('/')
+            && digits(a)
+            && b.len() == 2
+        {
+            let y: i32 = a.parse().ok()?;
+            return (b.parse::<i32>().ok()? == (y + 1) % 100)
+                .then(|| Period::financial_year(y))
+                .flatten();
+        }
+        None
+    }
+
     /// ISO week `w` of ISO year `y`.
     pub fn week(y: i32, w: u32) -> Option<Period> {
         let start = NaiveDate::from_isoywd_opt(y, w, Weekday::Mon)?;
@@ -230,6 +267,25 @@ impl std::fmt::Display for Period {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingertips_time_periods_become_marmot_periods_where_marmot_has_them() {
+        let l = |s: &str| Period::from_fingertips(s).map(|p| p.label);
+        assert_eq!(l("2017").as_deref(), Some("R12-2017-12"));
+        assert_eq!(l("2017/18").as_deref(), Some("FY2017/18"));
+        assert_eq!(l("2019/20 Q1").as_deref(), Some("2019-Q2"));
+        assert_eq!(l("2019/20 Q4").as_deref(), Some("2020-Q1"));
+        for none in [
+            "2015 - 17",
+            "2017/19",
+            "2016/18",
+            "Jan 2020",
+            "",
+            "2019/20 Q5",
+        ] {
+            assert_eq!(l(none), None, "{none}");
+        }
+    }
 
     fn p(s: &str) -> (String, String, String) {
         let x = Period::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));

@@ -119,6 +119,8 @@ pub struct Snapshot {
     pub reference: Reference,
     /// Last data date of each curated dataset.
     pub data_end: BTreeMap<String, NaiveDate>,
+    /// First data date of each curated dataset.
+    pub data_start: BTreeMap<String, NaiveDate>,
     /// `table@version;...` of every registered table: the cache key of everything derived.
     pub versions: String,
     /// Generation number (increases at each reload).
@@ -161,18 +163,28 @@ impl Snapshot {
         .await?;
         let reference = Reference::load(&engine).await?;
         let mut data_end = BTreeMap::new();
+        let mut data_start = BTreeMap::new();
         for c in engine.contracts() {
             if !engine.tables().iter().any(|t| t.name == c.name) {
                 continue;
             }
             let b = engine
                 .sql(&format!(
-                    "SELECT CAST(max(\"{}\") AS DATE) AS d FROM \"{}\"",
+                    "SELECT CAST(max(\"{0}\") AS DATE) AS d, CAST(min(\"{0}\") AS DATE) AS s \
+                     FROM \"{1}\"",
                     c.date_column, c.name
                 ))
                 .await?;
             if let Some(d) = first_date(&b) {
                 data_end.insert(c.name.clone(), d);
+            }
+            let start: Vec<_> = b
+                .iter()
+                .map(|x| x.project(&[1]))
+                .collect::<Result<_, _>>()
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            if let Some(d) = first_date(&start) {
+                data_start.insert(c.name.clone(), d);
             }
         }
         let versions = table_versions(&engine);
@@ -181,6 +193,7 @@ impl Snapshot {
             sql_engine,
             reference,
             data_end,
+            data_start,
             versions,
             generation,
         })

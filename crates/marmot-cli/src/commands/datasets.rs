@@ -90,15 +90,11 @@ pub async fn run(ctx: &Ctx, action: Option<DatasetsAction>) -> CliResult {
                     (lsoas, place.config.local_authorities)
                 }
             };
-            // Areas of the contract's kind: the place's LSOAs, or the sub-ICBs it overlaps.
+            // Areas of the contract's kind: the place's LSOAs, or the sub-ICBs it overlaps,
+            // its MSOAs or its authorities.
             let areas = match contract.area_kind() {
                 marmot_model::AreaKind::Lsoa => lsoas,
-                marmot_model::AreaKind::SubIcb => {
-                    marmot_lake::reference::nhs::overlapping(&authorities)?
-                        .into_iter()
-                        .map(|o| o.sub_icb.code.clone())
-                        .collect()
-                }
+                kind => marmot_lake::reference::areas::in_place(kind, &authorities)?,
             };
             let mut w = csv::Writer::from_writer(std::io::stdout());
             w.write_record(contract.columns.iter().map(|c| c.name.as_str()))?;

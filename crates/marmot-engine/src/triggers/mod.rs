@@ -3,6 +3,7 @@
 //! ```text
 //! queries/triggers/<id>.sql ──> fetch_weekly (one DataFusion query: counts per LSOA and ISO week)
 //!   ──> area series (place, localities, neighbourhoods, wards; strata for the place)
+//!       (data by MSOA or local authority: the place's series alone)   [areas.rs]
 //!   ──> evaluate (pure: every method, every evaluated week)          [evaluate.rs]
 //!   ──> lake table triggers/evaluations (one file per signal, weeks replaced on re-run)
 //!   ──> lifecycle + ranking (pure, from the stored evaluations)      [lifecycle.rs]
@@ -13,6 +14,7 @@
 //! SQL names once registered by [`crate::Engine::open`]: `trigger_evaluations`, `triggers`,
 //! `trigger_acks`.
 
+pub mod areas;
 pub mod evaluate;
 pub mod lifecycle;
 pub mod monthly;
@@ -177,6 +179,9 @@ pub async fn fetch_weekly(
         w = w + chrono::Days::new(7);
     }
     let end = to + chrono::Days::new(6);
+    if areas::area_kind(engine, sig) != marmot_model::AreaKind::Lsoa {
+        return areas::place_series(engine, reference, sig, weeks, end, last).await;
+    }
     let sql = format!(
         "SELECT lsoa_code, wk, SUM(num) AS num FROM ( \
            SELECT lsoa_code, CAST(date_trunc('week', CAST(event_date AS TIMESTAMP)) AS DATE) AS wk, \
@@ -814,6 +819,7 @@ pub async fn run(
         .collect();
     for s in &chosen {
         monthly::check_frequency(engine, s)?;
+        areas::check(engine, s)?;
     }
     let signals = chosen.as_slice();
     progress.begin("trigger signals", signals.len() as u64);

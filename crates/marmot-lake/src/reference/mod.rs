@@ -2,14 +2,16 @@
 //! binary ([`england`]): geography (LSOA -> ward -> neighbourhood -> locality -> place), the
 //! Index of Multiple Deprivation of the lake's geography vintage with its seven domains, mid-year
 //! population by single year of age and sex, Census 2021 ethnic group (2021 lakes), the LSOA
-//! 2011 -> 2021 lookup, the European Standard Population 2013, and the NHS sub-ICB locations the
-//! place overlaps ([`nhs`]).
+//! 2011 -> 2021 lookup, the European Standard Population 2013, the NHS sub-ICB locations the
+//! place overlaps ([`nhs`]), and the place's areas of other kinds partner data comes by
+//! ([`areas`]: MSOAs 2011, local authority codes old and new).
 //!
 //! Any set of English local authorities makes a place: nothing here is specific to the shipped
 //! places. In a 2021 lake, population is derived from the LSOA 2011 estimates through the ONS
 //! lookup ([`change::population_2021`]); the population tables are persons only and are split by
 //! sex with [`male_share`], a documented ratio by age, until a by-sex table is shipped.
 
+pub mod areas;
 pub mod boundaries;
 pub mod change;
 pub mod england;

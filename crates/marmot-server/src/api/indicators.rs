@@ -187,6 +187,11 @@ fn indicator_json(snap: &Snapshot, ind: &IndicatorDef, with_sql: bool) -> Indica
             ),
         ]
         .into_iter()
+        .chain(
+            ind.fingertips
+                .is_some()
+                .then(|| ("published", format!("{base}/published"))),
+        )
         .map(|(k, v)| (k.to_string(), v))
         .collect(),
     }

@@ -5,6 +5,7 @@
 pub mod data;
 pub mod extracts;
 pub mod indicators;
+pub mod published;
 pub mod sql;
 pub mod triggers;
 
@@ -51,6 +52,7 @@ pub fn api_router() -> OpenApiRouter<Shared> {
         .routes(routes!(indicators::values))
         .routes(routes!(indicators::trend))
         .routes(routes!(indicators::inequalities))
+        .routes(routes!(published::published))
         .routes(routes!(triggers::list))
         .routes(routes!(triggers::weeks))
         .routes(routes!(triggers::history))
