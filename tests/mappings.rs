@@ -1026,6 +1026,29 @@ fn nhs_gp_appointments_by_sub_icb_go_in_with_every_row_accounted_for_and_give_in
     let rows = r.json()["rows"].as_array().expect("rows").clone();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["numerator"].as_f64(), Some(dna));
+    // One sub-ICB by its code; one the data does not have is a 404 naming those it has.
+    let r = srv.get(
+        Some("partner"),
+        "/api/v1/indicators/gp_appointments_dna/values?level=sub_icb&period=2025-06&area=E38000168",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["rows"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.text()
+    );
+    let r = srv.get(
+        Some("partner"),
+        "/api/v1/indicators/gp_appointments_dna/values?level=sub_icb&period=2025-06&area=E38000255",
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "unknown_area".to_string()),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("E38000168"), "{}", r.text());
     let r = srv.get(
         Some("partner"),
         "/api/v1/indicators/gp_appointments_dna/values?level=ward&period=2025-06",

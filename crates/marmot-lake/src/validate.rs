@@ -903,13 +903,8 @@ impl<'a> Validator<'a> {
 
 /// The kind of area a format names, for formats of areas other than LSOAs.
 fn area_kind_of(fmt: ValueFormat) -> Option<marmot_model::AreaKind> {
-    match fmt {
-        ValueFormat::SubIcb => Some(marmot_model::AreaKind::SubIcb),
-        ValueFormat::Msoa11 => Some(marmot_model::AreaKind::Msoa),
-        ValueFormat::Lad => Some(marmot_model::AreaKind::LocalAuthority),
-        ValueFormat::PublishedArea => Some(marmot_model::AreaKind::Published),
-        ValueFormat::Lsoa | ValueFormat::Icd10 | ValueFormat::OdsPractice => None,
-    }
+    fmt.area_kind()
+        .filter(|k| *k != marmot_model::AreaKind::Lsoa)
 }
 
 /// Why a date cannot date a row of the given precision (a monthly dataset's dates are first

@@ -169,6 +169,18 @@ impl ValueFormat {
         }
     }
 
+    /// The kind of area a geography format names (None: not a format of areas).
+    pub fn area_kind(self) -> Option<AreaKind> {
+        match self {
+            ValueFormat::Lsoa => Some(AreaKind::Lsoa),
+            ValueFormat::SubIcb => Some(AreaKind::SubIcb),
+            ValueFormat::Msoa11 => Some(AreaKind::Msoa),
+            ValueFormat::Lad => Some(AreaKind::LocalAuthority),
+            ValueFormat::PublishedArea => Some(AreaKind::Published),
+            ValueFormat::Icd10 | ValueFormat::OdsPractice => None,
+        }
+    }
+
     /// What the format is, for error messages and documentation.
     pub fn describe(self) -> &'static str {
         match self {
@@ -422,13 +434,10 @@ impl Contract {
 
     /// The kind of area a row is for: the format of the geography column.
     pub fn area_kind(&self) -> AreaKind {
-        match self.column(&self.geography_column).and_then(|c| c.format) {
-            Some(ValueFormat::SubIcb) => AreaKind::SubIcb,
-            Some(ValueFormat::Msoa11) => AreaKind::Msoa,
-            Some(ValueFormat::Lad) => AreaKind::LocalAuthority,
-            Some(ValueFormat::PublishedArea) => AreaKind::Published,
-            _ => AreaKind::Lsoa,
-        }
+        self.column(&self.geography_column)
+            .and_then(|c| c.format)
+            .and_then(ValueFormat::area_kind)
+            .unwrap_or(AreaKind::Lsoa)
     }
 
     /// The column holding each row's count (aggregate datasets): `count_column`, else a column
@@ -520,17 +529,7 @@ impl Contract {
             }
         }
         match self.column(&self.geography_column) {
-            Some(c)
-                if matches!(
-                    c.format,
-                    Some(
-                        ValueFormat::Lsoa
-                            | ValueFormat::SubIcb
-                            | ValueFormat::Msoa11
-                            | ValueFormat::Lad
-                            | ValueFormat::PublishedArea
-                    )
-                ) && c.required => {}
+            Some(c) if c.format.and_then(ValueFormat::area_kind).is_some() && c.required => {}
             _ => {
                 return Err(format!(
                     "geography_column '{}' must be a required column with format lsoa, sub_icb, \

@@ -294,7 +294,10 @@ pub async fn values(
     }
     let by = q.by.as_deref().map(Breakdown::parse).transpose()?;
     let periods = parse_periods(&snap, &ind, q.period.as_deref())?;
+    // Areas of the place's hierarchy are found by code or name; a sub-ICB (not part of it) is
+    // taken by its code, and one the data does not have is a 404 below.
     let area = match &q.area {
+        Some(a) if level == Level::SubIcb => Some(a.trim().to_string()),
         Some(a) => Some(level_of(&snap, a)?.1),
         None => None,
     };
@@ -342,6 +345,24 @@ pub async fn values(
             )
         });
         let paged = format == Format::Json;
+        if let Some(a) = &area
+            && !rows.is_empty()
+            && !rows.iter().any(|r| &r.area_code == a)
+        {
+            return Err(ApiError::not_found(
+                "unknown_area",
+                format!(
+                    "{id} has no values for '{a}' at level {} (it has: {})",
+                    level.name(),
+                    rows.iter()
+                        .map(|r| r.area_code.as_str())
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
         let mut rows: Vec<ValueJson> = rows
             .into_iter()
             .filter(|r| area.as_ref().is_none_or(|a| &r.area_code == a))
