@@ -121,3 +121,88 @@ fn usage_errors_exit_2_and_failures_exit_1_without_making_a_lake() {
     }
     assert_eq!(listing(empty.path()), Vec::<String>::new());
 }
+
+/// One GET over a fresh connection, giving up after 20 s (a server blocked on its log would
+/// never answer).
+fn get_status(addr: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_server_whose_log_nobody_reads_keeps_answering_and_counts_the_lines_it_dropped() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = lake_path(&dir);
+    ok(marmot(&lake).args(["init", "--place", "city", "--lad", "E09000001"]));
+    // stderr is a pipe nobody reads until the end: it fills after a few hundred request lines
+    // (64 KiB), then the 64 lines the log holds in memory. A server that wrote its log on the
+    // request path would stop answering there.
+    let mut child = marmot(&lake)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .env("MARMOT_LOG_BUFFER_LINES", "64")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("marmot serve starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = loop {
+        let line = lines.next().expect("address line").expect("line");
+        if let Some(rest) = line.split("http://").nth(1) {
+            break rest.trim_end_matches('/').to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    for i in 0..2000 {
+        assert_eq!(
+            get_status(&addr, "/api/v1/health"),
+            Some(200),
+            "request {i} got no answer"
+        );
+    }
+    // Stopped, it flushes what it holds and says how many lines it dropped.
+    let pid = child.id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    let _ = child.wait();
+    let dropped = err
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("marmot: ")?
+                .split_once(" log lines were dropped")?
+                .0
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no count of dropped lines in: {}",
+                &err[err.len().saturating_sub(2000)..]
+            )
+        });
+    assert!(dropped > 0);
+    assert!(
+        err.contains("/api/v1/health"),
+        "the lines it kept were written"
+    );
+}

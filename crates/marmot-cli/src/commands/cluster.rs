@@ -55,7 +55,7 @@ fn socket_addr(text: &str) -> CliResult<std::net::SocketAddr> {
 
 pub async fn run(action: ClusterAction) -> CliResult {
     // Ballista's own events (executors joining and lost, jobs, task failures) at info.
-    init_logging_with(
+    let _log = init_logging_with(
         false,
         "warn,ballista_scheduler=info,ballista_executor=info,ballista_core=warn",
     );

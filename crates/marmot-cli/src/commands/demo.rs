@@ -151,7 +151,7 @@ async fn demo_serve(
         let engine = open_engine(lake, &BTreeMap::new()).await?;
         marmot_engine::triggers::run(&engine, lake, &signals, &opts, &Bar::new()).await?;
     }
-    serve::init_logging(args.log_json);
+    let _log = serve::init_logging(args.log_json);
     let mut config = args.config(location, queries, lake_options());
     let (token, record) = marmot_server::auth::mint(
         marmot_server::Role::Analyst,

@@ -94,28 +94,69 @@ impl ServeArgs {
     }
 }
 
-/// Starts structured logging (RUST_LOG filters; default info).
-pub fn init_logging(json: bool) {
+/// Starts structured logging (RUST_LOG filters; default info). Hold the guard while serving.
+pub fn init_logging(json: bool) -> LogGuard {
     // The Delta and DataFusion crates are chatty at info: Marmot's own events and the request
     // log by default.
-    init_logging_with(json, "warn,marmot_server=info,tower_http=info");
+    init_logging_with(json, "warn,marmot_server=info,tower_http=info")
+}
+
+/// Log lines held in memory when stderr is slower than the server (a full pipe, a disk busy
+/// flushing): beyond them lines are dropped and counted, never waited for.
+/// `MARMOT_LOG_BUFFER_LINES` sets it.
+pub const LOG_BUFFER_LINES: usize = 65_536;
+
+/// The log writer's worker thread: dropping the guard flushes the lines still buffered and says
+/// how many were dropped.
+#[must_use = "logs are flushed, and dropped lines reported, when the guard is dropped"]
+pub struct LogGuard {
+    dropped: tracing_appender::non_blocking::ErrorCounter,
+    _worker: tracing_appender::non_blocking::WorkerGuard,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        let n = self.dropped.dropped_lines();
+        if n > 0 {
+            eprintln!(
+                "marmot: {n} log lines were dropped because stderr did not keep up (no request \
+                 waited for the log; MARMOT_LOG_BUFFER_LINES sets how many lines are held)"
+            );
+        }
+    }
 }
 
 /// Structured logging with `default` as the filter unless RUST_LOG is set (the `log` records
-/// of Ballista's crates go through it too).
-pub fn init_logging_with(json: bool, default: &str) {
+/// of Ballista's crates go through it too). Lines are written to stderr by a thread of their
+/// own: a request never waits for the log ([`LOG_BUFFER_LINES`]).
+pub fn init_logging_with(json: bool, default: &str) -> LogGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let lines = std::env::var("MARMOT_LOG_BUFFER_LINES")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(LOG_BUFFER_LINES);
+    let (writer, worker) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(lines)
+        .thread_name("marmot-log")
+        .finish(std::io::stderr());
+    let dropped = writer.error_counter();
     use std::io::IsTerminal;
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = if json {
         b.json().try_init()
     } else {
         b.try_init()
     };
+    LogGuard {
+        dropped,
+        _worker: worker,
+    }
 }
 
 /// Serves until stopped. `banner` prints what to open once the socket listens.
@@ -132,7 +173,7 @@ pub async fn serve(
 
 /// `marmot serve`.
 pub async fn run(ctx: &Ctx, args: ServeArgs) -> CliResult {
-    init_logging(args.log_json);
+    let _log = init_logging(args.log_json);
     let config = args.config(&ctx.lake, ctx.queries.clone(), lake_options());
     serve(config, |addr| {
         println!("marmot serving {} at http://{addr}/", ctx.lake);
