@@ -611,6 +611,14 @@ fn a_fingertips_export_goes_in_and_englands_published_value_is_the_place_benchma
             .replace("[fingertips]\nid = 93356\n", ""),
     )
     .expect("write");
+    // And a third linked to a Fingertips indicator the lake holds no export of.
+    std::fs::write(
+        queries.join("indicators/salmonella_linked.sql"),
+        LAB_INDICATOR
+            .replace("campylobacter_rate", "salmonella_linked")
+            .replace("id = 93356", "id = 92999"),
+    )
+    .expect("write");
     let srv = Server::start(&lake, &["--queries", queries.to_str().expect("utf8")]);
     let r = srv.get(
         Some("analyst"),
@@ -622,6 +630,17 @@ fn a_fingertips_export_goes_in_and_englands_published_value_is_the_place_benchma
         "{}",
         r.text()
     );
+    let r = srv.get(
+        Some("analyst"),
+        "/api/v1/indicators/salmonella_linked/published",
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "no_published_data".to_string()),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("92999"), "{}", r.text());
     let path = "/api/v1/indicators/campylobacter_rate/published";
     // A partner sees the published values, but Marmot's by its own grain (month) only: a
     // calendar year of it is withheld, with the reason.

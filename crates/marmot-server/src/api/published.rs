@@ -126,6 +126,16 @@ pub async fn published(
     let key = format!("published|{id}");
     let st = state.clone();
     let c = caller.clone();
+    if snap.reference.published.values(&link).is_empty() {
+        return Err(ApiError::not_found(
+            "no_published_data",
+            format!(
+                "the lake holds no published values of Fingertips indicator {} ({}, {}) for \
+                 {id}: ingest a Fingertips export with `--mapping fingertips-export`",
+                link.id, link.sex, link.age
+            ),
+        ));
+    }
     cached(&state, &caller, &headers, &key, async move {
         let values = snap.reference.published.values(&link);
         // Time periods in the order published (period start, then ingest).
