@@ -49,6 +49,16 @@ struct PoliceCounts {
     by_type: BTreeMap<String, u64>,
 }
 
+/// SQL rows of `lsoa`, `month` and `n` as (LSOA, month) -> count.
+fn lsoa_month_counts(rows: &[Value]) -> BTreeMap<(String, String), u64> {
+    rows.iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            ((s("lsoa"), s("month")), n(r, "n"))
+        })
+        .collect()
+}
+
 fn count_police_file(path: &Path) -> PoliceCounts {
     let mut r = csv::Reader::from_path(path).expect("csv");
     let h = r.headers().expect("header").clone();
@@ -138,18 +148,7 @@ fn police_uk_files_land_through_the_shipped_mapping_with_every_row_accounted_for
         "SELECT coalesce(_lsoa_as_sent, lsoa_code) AS lsoa, CAST(month AS VARCHAR) AS month, \
          count(*) AS n FROM street_crime GROUP BY 1, 2",
     );
-    let got: BTreeMap<(String, String), u64> = rows
-        .iter()
-        .map(|r| {
-            (
-                (
-                    r["lsoa"].as_str().unwrap_or_default().to_string(),
-                    r["month"].as_str().unwrap_or_default().to_string(),
-                ),
-                n(r, "n"),
-            )
-        })
-        .collect();
+    let got = lsoa_month_counts(&rows);
     assert_eq!(got, expect.by_lsoa_month);
     let rows = sql(
         &lake,
@@ -321,22 +320,11 @@ fn a_police_uk_file_with_lsoa_2021_codes_lands_beside_a_2011_coded_one() {
     let older = fixture("police_cityoflondon_2020.csv");
     let expect_2020 = count_police_file(&older);
     ingest_json(&lake, "street_crime", &older, &["--mapping", "police-uk"]);
-    let got: BTreeMap<(String, String), u64> = sql(
+    let got = lsoa_month_counts(&sql(
         &lake,
         "SELECT lsoa_code AS lsoa, CAST(month AS VARCHAR) AS month, count(*) AS n \
          FROM street_crime GROUP BY 1, 2",
-    )
-    .iter()
-    .map(|r| {
-        (
-            (
-                r["lsoa"].as_str().unwrap_or_default().to_string(),
-                r["month"].as_str().unwrap_or_default().to_string(),
-            ),
-            n(r, "n"),
-        )
-    })
-    .collect();
+    ));
     let mut want = expect_2020.by_lsoa_month.clone();
     want.extend(expect.by_lsoa_month.clone());
     assert_eq!(got, want);
