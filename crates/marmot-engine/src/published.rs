@@ -22,8 +22,8 @@ use crate::{Engine, EngineError};
 /// The lake table of published indicators.
 pub const TABLE: &str = "published_indicators";
 
-/// England's ONS code.
-pub const ENGLAND: &str = "E92000001";
+/// England's ONS code (the one ingest keeps published rows for).
+pub use marmot_lake::reference::areas::ENGLAND;
 
 /// One published value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -169,10 +169,5 @@ impl Published {
             .iter()
             .find(|v| v.area_code == ENGLAND && v.period.as_deref() == Some(label))
             .and_then(|v| v.value)
-    }
-
-    /// Whether the lake has any published values.
-    pub fn is_empty(&self) -> bool {
-        self.by_link.is_empty()
     }
 }
