@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -145,6 +146,50 @@ pub struct CubeReport {
     pub unchanged: Vec<String>,
     /// Cube table version committed (None when nothing changed).
     pub version: Option<u64>,
+    /// Where the time went.
+    pub phases: CubePhases,
+}
+
+/// Time spent in each phase of a refresh, summed over the indicators recomputed (two are
+/// computed at once, so the sum of the first four can exceed the wall time).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CubePhases {
+    /// The indicators' numerator SQL in DataFusion, grouped by LSOA, period and category.
+    pub numerators: std::time::Duration,
+    /// Roll-ups to every level and period, denominators, standardisation, intervals and
+    /// comparisons (Marmot's own arithmetic).
+    pub statistics: std::time::Duration,
+    /// Turning the rows into Arrow batches of the cube's schema.
+    pub batches: std::time::Duration,
+    /// Encoding and writing the Parquet files.
+    pub write: std::time::Duration,
+    /// The Delta commit of every indicator's files at once.
+    pub commit: std::time::Duration,
+}
+
+impl CubePhases {
+    fn add(&mut self, o: &CubePhases) {
+        self.numerators += o.numerators;
+        self.statistics += o.statistics;
+        self.batches += o.batches;
+        self.write += o.write;
+        self.commit += o.commit;
+    }
+}
+
+impl std::fmt::Display for CubePhases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "numerator SQL {:.1} s, roll-ups and statistics {:.1} s, Arrow batches {:.1} s, \
+             Parquet write {:.1} s, Delta commit {:.1} s",
+            self.numerators.as_secs_f64(),
+            self.statistics.as_secs_f64(),
+            self.batches.as_secs_f64(),
+            self.write.as_secs_f64(),
+            self.commit.as_secs_f64()
+        )
+    }
 }
 
 /// Cube key (see [`cube_key`]) and files of each indicator in the current cube.
@@ -231,7 +276,8 @@ pub async fn refresh(
     .buffer_unordered(2);
     let mut adds = Vec::new();
     while let Some(r) = results.next().await {
-        let (id, rows, a) = r?;
+        let (id, rows, a, phases) = r?;
+        report.phases.add(&phases);
         adds.extend(a);
         report.computed.push((id, rows));
         done += 1;
@@ -249,9 +295,14 @@ pub async fn refresh(
     let meta = serde_json::json!({
         "cube": {"computed": report.computed.iter().map(|(i, n)| serde_json::json!({"indicator": i, "rows": n})).collect::<Vec<_>>(), "unchanged": report.unchanged.len()}
     });
+    let started = Instant::now();
     report.version = Some(store::commit(&mut table, CUBE_TABLE, adds, removes, meta, None).await?);
+    report.phases.commit = started.elapsed();
     Ok(report)
 }
+
+/// One indicator's part of the cube: its id, rows, files (not yet committed) and timings.
+type Computed = (String, usize, Vec<deltalake::kernel::Add>, CubePhases);
 
 /// Computes and writes one indicator's part of the cube (not yet committed).
 async fn refresh_one(
@@ -261,7 +312,7 @@ async fn refresh_one(
     ind: &IndicatorDef,
     dv: String,
     stamp: &str,
-) -> Result<(String, usize, Vec<deltalake::kernel::Add>), EngineError> {
+) -> Result<Computed, EngineError> {
     if crate::area::is_area_indicator(engine, ind) {
         return refresh_area(engine, lake, ind, dv, stamp).await;
     }
@@ -274,9 +325,12 @@ async fn refresh_one(
         NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(today),
         horizon,
     );
+    let mut phases = CubePhases::default();
+    let started = Instant::now();
     let monthly = Arc::new(fetch_cells(engine, &reference, ind, &all_months).await?);
+    phases.numerators += started.elapsed();
     let Some((from, to)) = monthly.span() else {
-        return Ok((ind.id.clone(), 0, Vec::new()));
+        return Ok((ind.id.clone(), 0, Vec::new(), phases));
     };
     let mut writer = TableWriter::new(
         lake.table_store(CUBE_PATH),
@@ -290,14 +344,18 @@ async fn refresh_one(
         }
         let weekly = group.iter().all(|p| p.kind == PeriodKind::Week);
         let cells = if weekly {
-            Arc::new(fetch_cells(engine, &reference, ind, &group).await?)
+            let started = Instant::now();
+            let c = Arc::new(fetch_cells(engine, &reference, ind, &group).await?);
+            phases.numerators += started.elapsed();
+            c
         } else {
             monthly.clone()
         };
         let (reference, ind_owned, dv) = (reference.clone(), ind.clone(), dv.clone());
         // The roll-up is CPU work: keep it off the async workers DataFusion needs.
         let batches = tokio::task::spawn_blocking(
-            move || -> Result<(usize, Vec<RecordBatch>), EngineError> {
+            move || -> Result<(usize, Vec<RecordBatch>, CubePhases), EngineError> {
+                let mut phases = CubePhases::default();
                 let kinds: HashMap<String, PeriodKind> =
                     group.iter().map(|p| (p.label.clone(), p.kind)).collect();
                 let mut cache = Templates::default();
@@ -324,22 +382,31 @@ async fn refresh_one(
                         periods: group.clone(),
                         by,
                     };
+                    let started = Instant::now();
                     let rows = values_from_cells(&reference, &ind_owned, &cells, &req, &mut cache)?;
+                    phases.statistics += started.elapsed();
                     n += rows.len();
+                    let started = Instant::now();
                     out.push(batch(&rows, &kinds, by, &dv)?);
+                    phases.batches += started.elapsed();
                 }
-                Ok((n, out))
+                Ok((n, out, phases))
             },
         )
         .await
         .map_err(|e| EngineError::Execution(format!("cube worker: {e}")))??;
         rows_written += batches.0;
+        phases.add(&batches.2);
+        let started = Instant::now();
         for b in &batches.1 {
             writer.write(b).await?;
         }
+        phases.write += started.elapsed();
     }
+    let started = Instant::now();
     let (adds, _) = writer.finish().await?;
-    Ok((ind.id.clone(), rows_written, adds))
+    phases.write += started.elapsed();
+    Ok((ind.id.clone(), rows_written, adds, phases))
 }
 
 /// One area indicator's part of the cube (data published by sub-ICB: one level, no
@@ -350,11 +417,14 @@ async fn refresh_area(
     ind: &IndicatorDef,
     dv: String,
     stamp: &str,
-) -> Result<(String, usize, Vec<deltalake::kernel::Add>), EngineError> {
+) -> Result<Computed, EngineError> {
     let level = crate::area::level_of(crate::area::area_kind(engine, ind));
+    let mut phases = CubePhases::default();
+    let started = Instant::now();
     let cells = crate::area::fetch(engine, ind).await?;
+    phases.numerators += started.elapsed();
     let Some((from, to)) = cells.span() else {
-        return Ok((ind.id.clone(), 0, Vec::new()));
+        return Ok((ind.id.clone(), 0, Vec::new(), phases));
     };
     let mut writer = TableWriter::new(
         lake.table_store(CUBE_PATH),
@@ -365,15 +435,24 @@ async fn refresh_area(
     for group in cube_periods(ind, from, to) {
         let kinds: HashMap<String, PeriodKind> =
             group.iter().map(|p| (p.label.clone(), p.kind)).collect();
+        let started = Instant::now();
         let rows = crate::area::rows(ind, level, &cells, &group);
+        phases.statistics += started.elapsed();
         if rows.is_empty() {
             continue;
         }
         rows_written += rows.len();
-        writer.write(&batch(&rows, &kinds, None, &dv)?).await?;
+        let started = Instant::now();
+        let b = batch(&rows, &kinds, None, &dv)?;
+        phases.batches += started.elapsed();
+        let started = Instant::now();
+        writer.write(&b).await?;
+        phases.write += started.elapsed();
     }
+    let started = Instant::now();
     let (adds, _) = writer.finish().await?;
-    Ok((ind.id.clone(), rows_written, adds))
+    phases.write += started.elapsed();
+    Ok((ind.id.clone(), rows_written, adds, phases))
 }
 
 fn comparison(label: &str) -> BenchmarkComparison {

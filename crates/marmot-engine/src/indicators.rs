@@ -339,18 +339,93 @@ pub fn parent_level(level: Level) -> Option<Level> {
     }
 }
 
-/// One aggregated numerator cell.
+/// One aggregated numerator cell, kept small (32 bytes): over 100 million rows an indicator
+/// has millions of them. Absent attributes are [`NONE`].
 #[derive(Debug, Clone)]
 struct Cell {
-    lsoa: usize,
-    bucket: NaiveDate,
-    age: Option<u32>,
-    sex: Option<usize>,
-    age_band: Option<String>,
+    /// Index of the LSOA in [`Reference::lsoas`].
+    lsoa: u32,
+    /// Age in years (0-120), or the first year of the age segment the numerator SQL grouped it
+    /// in ([`age_segments`]: every age of a segment is treated alike).
+    age: u8,
+    /// 0 male, 1 female.
+    sex: u8,
     /// Index in `ETHNIC_GROUP_CATEGORIES` (5 = not stated) when the SQL gives `ethnic_group`.
-    ethnic: Option<usize>,
+    ethnic: u8,
+    /// Index in [`Cells::bands`] when the SQL gives `age_band`, else [`NO_BAND`].
+    band: u16,
     num: f64,
     den: f64,
+}
+
+/// An attribute a cell does not have.
+const NONE: u8 = u8::MAX;
+/// A cell without an `age_band` of its own.
+const NO_BAND: u16 = u16::MAX;
+
+impl Cell {
+    fn lsoa(&self) -> usize {
+        self.lsoa as usize
+    }
+
+    fn age(&self) -> Option<u32> {
+        (self.age != NONE).then_some(u32::from(self.age))
+    }
+
+    fn sex(&self) -> Option<usize> {
+        (self.sex != NONE).then_some(usize::from(self.sex))
+    }
+
+    fn ethnic(&self) -> Option<usize> {
+        (self.ethnic != NONE).then_some(usize::from(self.ethnic))
+    }
+}
+
+/// The first years of the age segments an indicator's arithmetic cannot tell apart inside:
+/// every boundary of the ESP2013 five-year bands, of the indicator's age bands and of its
+/// denominator's ages. Grouping the numerator SQL by segment instead of single year gives the
+/// same values exactly (each age is only ever used through its ESP band, its age-band category
+/// and the denominator's age range, all constant over a segment) with about five times fewer
+/// cells.
+fn age_segments(ind: &IndicatorDef) -> Vec<u32> {
+    let mut b: Vec<u32> = (0..=90).step_by(5).collect();
+    for band in &ind.age_bands {
+        if let Some((lo, hi)) = parse_age_band(band) {
+            b.push(lo);
+            // The top band (ending at 90) is open; any other ends at hi.
+            if hi < 90 {
+                b.push(hi + 1);
+            }
+        }
+    }
+    if let Some(a) = ind.denominator.age_min {
+        b.push(a);
+    }
+    if let Some(a) = ind.denominator.age_max {
+        b.push(a.saturating_add(1));
+    }
+    b.retain(|a| *a <= 120);
+    b.sort_unstable();
+    b.dedup();
+    b
+}
+
+/// The age band among `cats` that holds age `a`; the top band (ending at 90) is open: it takes
+/// every older age too.
+fn age_category(cats: &[String], a: u32) -> Option<usize> {
+    cats.iter()
+        .position(|b| parse_age_band(b).is_some_and(|(lo, hi)| a >= lo && (a <= hi || hi == 90)))
+}
+
+/// SQL mapping an integer age to the first year of its segment (negative ages and NULL kept),
+/// as an INT.
+fn age_segment_sql(age: &str, segments: &[u32]) -> String {
+    let mut sql = String::from("CAST(CASE");
+    for lo in segments.iter().rev() {
+        sql.push_str(&format!(" WHEN {age} >= {lo} THEN {lo}"));
+    }
+    sql.push_str(&format!(" ELSE {age} END AS INT)"));
+    sql
 }
 
 /// What the numerator SQL provides.
@@ -396,6 +471,14 @@ enum Bucket {
     Whole,
 }
 
+/// Numerator cells by bucket, and the distinct `age_band` labels they refer to.
+#[derive(Default)]
+struct Fetched {
+    by_bucket: BTreeMap<NaiveDate, Vec<Cell>>,
+    bands: Vec<String>,
+    band_index: HashMap<String, u16>,
+}
+
 async fn fetch(
     engine: &Engine,
     ind: &IndicatorDef,
@@ -403,8 +486,9 @@ async fn fetch(
     to: NaiveDate,
     bucket: Bucket,
     reference: &Reference,
-) -> Result<(Vec<Cell>, Provided), EngineError> {
+) -> Result<(Fetched, Provided), EngineError> {
     let p = provided(engine, ind).await?;
+    let age_sql = age_segment_sql("CAST(age AS INT)", &age_segments(ind));
     let bucket_expr = match bucket {
         Bucket::Week => {
             "CAST(date_trunc('week', CAST(event_date AS TIMESTAMP)) AS DATE)".to_string()
@@ -422,7 +506,7 @@ async fn fetch(
            FROM ({inner}) AS s WHERE event_date >= DATE '{from}' AND event_date <= DATE '{to}') AS t \
          GROUP BY lsoa_code, bucket, age, sex, age_band, ethnic_group",
         age = if p.age {
-            "CAST(age AS INT)"
+            age_sql.as_str()
         } else {
             "CAST(NULL AS INT)"
         },
@@ -448,59 +532,101 @@ async fn fetch(
         },
         inner = ind.sql,
     );
-    let batches = engine.sql(&sql).await.map_err(|e| match e {
-        EngineError::Query(m) => EngineError::Query(format!("indicator {}: {m}", ind.id)),
-        other => other,
-    })?;
-    let mut cells = Vec::new();
-    for b in &batches {
-        let l = col::<StringArray>(b, "lsoa_code")?;
-        let bk = b
-            .column_by_name("bucket")
-            .and_then(|c| c.as_any().downcast_ref::<arrow::array::Date32Array>())
-            .ok_or_else(|| EngineError::Execution("bucket".into()))?;
-        let age = col::<Int32Array>(b, "age")?;
-        let sex = col::<StringArray>(b, "sex")?;
-        let band = col::<StringArray>(b, "age_band")?;
-        let eth = col::<StringArray>(b, "ethnic_group")?;
-        let num = col::<Float64Array>(b, "num")?;
-        let den = col::<Float64Array>(b, "den")?;
-        for r in 0..b.num_rows() {
-            // Rows outside the place's geography cannot be attributed to an area.
-            let Some(&lsoa) = reference.index.get(l.value(r)) else {
-                continue;
-            };
-            let Some(bucket) = bk.value_as_date(r) else {
-                continue;
-            };
-            cells.push(Cell {
-                lsoa,
-                bucket,
-                age: age.is_valid(r).then(|| age.value(r).clamp(0, 120) as u32),
-                sex: if sex.is_valid(r) {
-                    match sex.value(r) {
-                        "male" => Some(0),
-                        "female" => Some(1),
-                        _ => None,
-                    }
-                } else {
-                    None
-                },
-                age_band: band.is_valid(r).then(|| band.value(r).to_string()),
-                // Any value outside the five Census groups counts as not stated.
-                ethnic: p.ethnic_group.then(|| {
-                    let v = if eth.is_valid(r) { eth.value(r) } else { "" };
-                    ETHNIC_GROUP_CATEGORIES[..5]
-                        .iter()
-                        .position(|c| *c == v)
-                        .unwrap_or(5)
-                }),
-                num: if num.is_valid(r) { num.value(r) } else { 0.0 },
-                den: if den.is_valid(r) { den.value(r) } else { 0.0 },
-            });
-        }
+    // Folded batch by batch: the grouped result is never held whole beside its cells.
+    let fetched = engine
+        .sql_fold(&sql, Fetched::default, |f, b| {
+            add_cells(f, &b, reference, p)
+        })
+        .await
+        .map_err(|e| match e {
+            EngineError::Query(m) => EngineError::Query(format!("indicator {}: {m}", ind.id)),
+            other => other,
+        })?;
+    Ok((fetched, p))
+}
+
+/// Adds one batch of the numerator query's groups to the cells.
+fn add_cells(
+    f: &mut Fetched,
+    b: &RecordBatch,
+    reference: &Reference,
+    p: Provided,
+) -> Result<(), EngineError> {
+    let l = col::<StringArray>(b, "lsoa_code")?;
+    let bk = b
+        .column_by_name("bucket")
+        .and_then(|c| c.as_any().downcast_ref::<arrow::array::Date32Array>())
+        .ok_or_else(|| EngineError::Execution("bucket".into()))?;
+    let age = col::<Int32Array>(b, "age")?;
+    let sex = col::<StringArray>(b, "sex")?;
+    let band = col::<StringArray>(b, "age_band")?;
+    let eth = col::<StringArray>(b, "ethnic_group")?;
+    let num = col::<Float64Array>(b, "num")?;
+    let den = col::<Float64Array>(b, "den")?;
+    for r in 0..b.num_rows() {
+        // Rows outside the place's geography cannot be attributed to an area.
+        let Some(&lsoa) = reference.index.get(l.value(r)) else {
+            continue;
+        };
+        let Some(bucket) = bk.value_as_date(r) else {
+            continue;
+        };
+        let band = if band.is_valid(r) {
+            let label = band.value(r);
+            match f.band_index.get(label) {
+                Some(i) => *i,
+                None => {
+                    let i = u16::try_from(f.bands.len())
+                        .ok()
+                        .filter(|i| *i < NO_BAND)
+                        .ok_or_else(|| {
+                            EngineError::Query(format!(
+                                "more than {NO_BAND} distinct age_band values: age_band is \
+                                 for a few labelled bands (e.g. 0-17, 18-64, 65+)"
+                            ))
+                        })?;
+                    f.bands.push(label.to_string());
+                    f.band_index.insert(label.to_string(), i);
+                    i
+                }
+            }
+        } else {
+            NO_BAND
+        };
+        let cell = Cell {
+            lsoa: u32::try_from(lsoa)
+                .map_err(|_| EngineError::Execution("more LSOAs than u32 holds".into()))?,
+            age: if age.is_valid(r) {
+                age.value(r).clamp(0, 120) as u8
+            } else {
+                NONE
+            },
+            sex: if sex.is_valid(r) {
+                match sex.value(r) {
+                    "male" => 0,
+                    "female" => 1,
+                    _ => NONE,
+                }
+            } else {
+                NONE
+            },
+            // Any value outside the five Census groups counts as not stated.
+            ethnic: if p.ethnic_group {
+                let v = if eth.is_valid(r) { eth.value(r) } else { "" };
+                ETHNIC_GROUP_CATEGORIES[..5]
+                    .iter()
+                    .position(|c| *c == v)
+                    .unwrap_or(5) as u8
+            } else {
+                NONE
+            },
+            band,
+            num: if num.is_valid(r) { num.value(r) } else { 0.0 },
+            den: if den.is_valid(r) { den.value(r) } else { 0.0 },
+        };
+        f.by_bucket.entry(bucket).or_default().push(cell);
     }
-    Ok((cells, p))
+    Ok(())
 }
 
 /// A request for indicator values.
@@ -706,6 +832,8 @@ pub fn categories(ind: &IndicatorDef, by: Option<Breakdown>) -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct Cells {
     by_bucket: BTreeMap<NaiveDate, Vec<Cell>>,
+    /// The `age_band` labels cells refer to.
+    bands: Vec<String>,
     provided: Provided,
     bucket: Bucket,
     from: NaiveDate,
@@ -774,13 +902,10 @@ pub async fn fetch_cells(
             "the periods of one request must be all weeks or all month-based".into(),
         ));
     };
-    let (cells, provided) = fetch(engine, ind, from, to, bucket, reference).await?;
-    let mut by_bucket: BTreeMap<NaiveDate, Vec<Cell>> = BTreeMap::new();
-    for c in cells {
-        by_bucket.entry(c.bucket).or_default().push(c);
-    }
+    let (fetched, provided) = fetch(engine, ind, from, to, bucket, reference).await?;
     Ok(Cells {
-        by_bucket,
+        by_bucket: fetched.by_bucket,
+        bands: fetched.bands,
         provided,
         bucket,
         from,
@@ -860,14 +985,7 @@ impl Layout {
             })
             .collect();
         let cats = categories(ind, by);
-        // The top band (ending at 90) is open: it takes every older age too.
-        let age_cat = (0..=120u32)
-            .map(|a| {
-                cats.iter().position(|b| {
-                    parse_age_band(b).is_some_and(|(lo, hi)| a >= lo && (a <= hi || hi == 90))
-                })
-            })
-            .collect();
+        let age_cat = (0..=120u32).map(|a| age_category(&cats, a)).collect();
         Layout {
             areas,
             lsoa_area,
@@ -877,8 +995,15 @@ impl Layout {
     }
 
     /// The category index of a cell, or None when it has no such attribute.
-    fn category(&self, by: Option<Breakdown>, c: &Cell, r: &Reference) -> Option<usize> {
-        let l = &r.lsoas[c.lsoa];
+    /// `band_cat`: the category of each of the cells' `age_band` labels.
+    fn category(
+        &self,
+        by: Option<Breakdown>,
+        c: &Cell,
+        r: &Reference,
+        band_cat: &[Option<usize>],
+    ) -> Option<usize> {
+        let l = &r.lsoas[c.lsoa()];
         let k = |q: i32| usize::try_from(q - 1).ok();
         let i = match by {
             None => Some(0),
@@ -889,12 +1014,12 @@ impl Layout {
                 | Breakdown::DomainQuintile(_)
                 | Breakdown::Imd2019Quintile),
             ) => k(l.quantile(b)),
-            Some(Breakdown::Sex) => c.sex,
-            Some(Breakdown::EthnicGroup) => c.ethnic,
-            Some(Breakdown::AgeBand) => match (&c.age_band, c.age) {
-                (Some(b), _) => self.cats.iter().position(|x| x == b),
-                (None, Some(a)) => self.age_cat.get(a as usize).copied().flatten(),
-                _ => None,
+            Some(Breakdown::Sex) => c.sex(),
+            Some(Breakdown::EthnicGroup) => c.ethnic(),
+            Some(Breakdown::AgeBand) => match (c.band, c.age()) {
+                (NO_BAND, Some(a)) => self.age_cat.get(a as usize).copied().flatten(),
+                (NO_BAND, None) => None,
+                (b, _) => band_cat.get(usize::from(b)).copied().flatten(),
             },
         };
         i.filter(|i| *i < self.cats.len())
@@ -947,21 +1072,46 @@ pub fn values_from_cells(
             )));
         }
         let in_period: Vec<&Cell> = cells.in_period(period).collect();
-        let area_rows =
-            compute_level(reference, ind, &in_period, period, req.level, req.by, cache)?;
+        let area_rows = compute_level(
+            reference,
+            ind,
+            &in_period,
+            &cells.bands,
+            period,
+            req.level,
+            req.by,
+            cache,
+        )?;
         // Benchmarks: a breakdown category is compared with its area's overall value; an area
         // without breakdown with its parent area (the place: with the England value, if any).
         let bench: HashMap<String, Option<f64>> = if req.by.is_some() {
-            compute_level(reference, ind, &in_period, period, req.level, None, cache)?
-                .into_iter()
-                .map(|r| (r.area_code.clone(), r.value))
-                .collect()
+            compute_level(
+                reference,
+                ind,
+                &in_period,
+                &cells.bands,
+                period,
+                req.level,
+                None,
+                cache,
+            )?
+            .into_iter()
+            .map(|r| (r.area_code.clone(), r.value))
+            .collect()
         } else if let Some(parent) = parent {
-            let parents: HashMap<String, Option<f64>> =
-                compute_level(reference, ind, &in_period, period, parent, None, cache)?
-                    .into_iter()
-                    .map(|r| (r.area_code.clone(), r.value))
-                    .collect();
+            let parents: HashMap<String, Option<f64>> = compute_level(
+                reference,
+                ind,
+                &in_period,
+                &cells.bands,
+                period,
+                parent,
+                None,
+                cache,
+            )?
+            .into_iter()
+            .map(|r| (r.area_code.clone(), r.value))
+            .collect();
             parent_of
                 .iter()
                 .map(|(a, p)| (a.clone(), parents.get(p).copied().flatten()))
@@ -1042,10 +1192,12 @@ fn template(
     accs
 }
 
+#[allow(clippy::too_many_arguments)]
 fn compute_level(
     reference: &Reference,
     ind: &IndicatorDef,
     cells: &[&Cell],
+    bands: &[String],
     period: &Period,
     level: Level,
     by: Option<Breakdown>,
@@ -1060,26 +1212,30 @@ fn compute_level(
     let layout = layout.clone();
     let mut accs = base.clone();
     let ncats = layout.cats.len();
+    let band_cat: Vec<Option<usize>> = bands
+        .iter()
+        .map(|b| layout.cats.iter().position(|x| x == b))
+        .collect();
     let den = &ind.denominator;
     let (amin, amax) = (den.age_min.unwrap_or(0), den.age_max.unwrap_or(90));
     for c in cells {
         // A DSR needs the age of every event: sources of DSR indicators require it.
-        if ind.measure == Measure::Dsr && c.age.is_none() {
+        if ind.measure == Measure::Dsr && c.age().is_none() {
             continue;
         }
         // Events outside the denominator's ages are outside the indicator.
-        if let Some(a) = c.age
+        if let Some(a) = c.age()
             && (a < amin || (amax < 90 && a > amax))
         {
             continue;
         }
-        let Some(ci) = layout.category(by, c, reference) else {
+        let Some(ci) = layout.category(by, c, reference, &band_cat) else {
             continue;
         };
-        let acc = &mut accs[layout.lsoa_area[c.lsoa] * ncats + ci];
+        let acc = &mut accs[layout.lsoa_area[c.lsoa()] * ncats + ci];
         acc.num += c.num;
         acc.den += c.den;
-        if let Some(a) = c.age {
+        if let Some(a) = c.age() {
             acc.num_by_band[esp_band(a)] += c.num;
         }
     }
@@ -1219,4 +1375,64 @@ pub fn data_version(engine: &Engine, ind: &IndicatorDef) -> String {
         .collect();
     parts.sort();
     parts.join(";")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the arithmetic does with an age: its ESP2013 band, its age-band category and
+    /// whether the denominator's ages take it.
+    fn seen_as(ind: &IndicatorDef, age: u32) -> (usize, Option<usize>, bool) {
+        let a = age.min(120);
+        let (amin, amax) = (
+            ind.denominator.age_min.unwrap_or(0),
+            ind.denominator.age_max.unwrap_or(90),
+        );
+        (
+            esp_band(a),
+            age_category(&ind.age_bands, a),
+            !(a < amin || (amax < 90 && a > amax)),
+        )
+    }
+
+    #[test]
+    fn every_age_is_seen_as_the_first_year_of_its_segment() {
+        let mut inds = marmot_model::builtin_indicators().expect("shipped indicators");
+        // Bands and denominator ages that cut across the ESP2013 five-year bands.
+        let mut odd = inds[0].clone();
+        odd.age_bands = vec!["0-17".into(), "18-64".into(), "65-84".into(), "95+".into()];
+        odd.denominator.age_min = Some(16);
+        odd.denominator.age_max = Some(74);
+        inds.push(odd);
+        for ind in &inds {
+            let seg = age_segments(ind);
+            assert_eq!(seg.first(), Some(&0), "{}", ind.id);
+            for age in 0..=130u32 {
+                let first = *seg.iter().rev().find(|lo| **lo <= age).expect("segment");
+                assert_eq!(
+                    seen_as(ind, age),
+                    seen_as(ind, first),
+                    "{}: age {age} and its segment's first year {first} differ",
+                    ind.id
+                );
+            }
+        }
+        // The segments are coarser than single years (the point of them).
+        assert!(age_segments(&inds[0]).len() < 30);
+    }
+
+    #[test]
+    fn the_age_segment_sql_maps_ages_to_the_first_year_of_their_segment() {
+        let sql = age_segment_sql("a", &[0, 5, 16, 90]);
+        assert_eq!(
+            sql,
+            "CAST(CASE WHEN a >= 90 THEN 90 WHEN a >= 16 THEN 16 WHEN a >= 5 THEN 5 WHEN a >= 0 THEN 0 ELSE a END AS INT)"
+        );
+    }
+
+    #[test]
+    fn a_cell_is_small() {
+        assert_eq!(std::mem::size_of::<Cell>(), 32);
+    }
 }

@@ -357,11 +357,41 @@ impl Engine {
     /// On a cluster, a job that `marmot cluster scheduler` cancelled because an executor was
     /// lost while it ran is run once more on the executors left; a second loss is an error.
     pub async fn sql(&self, query: &str) -> Result<Vec<RecordBatch>, EngineError> {
+        self.sql_fold(query, Vec::new, |batches, b| {
+            batches.push(b);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs one SQL statement and folds its result batches into `init()` as they arrive, so
+    /// that a caller that keeps less than the batches never holds the whole result (the
+    /// indicator cube's numerators over 100 million rows).
+    ///
+    /// On a cluster, a job that `marmot cluster scheduler` cancelled because an executor was
+    /// lost while it ran is run once more on the executors left, from a fresh `init()`; a
+    /// second loss is an error.
+    pub async fn sql_fold<S>(
+        &self,
+        query: &str,
+        init: impl Fn() -> S,
+        mut each: impl FnMut(&mut S, RecordBatch) -> Result<(), EngineError>,
+    ) -> Result<S, EngineError> {
+        use futures::StreamExt as _;
         let mut tries = 0;
         loop {
             let df = self.ctx.sql(query).await.map_err(EngineError::from_df)?;
-            match df.collect().await.map_err(EngineError::from_df) {
-                Ok(batches) => return Ok(batches),
+            let mut state = init();
+            let attempt = async {
+                let mut stream = df.execute_stream().await.map_err(EngineError::from_df)?;
+                while let Some(b) = stream.next().await {
+                    each(&mut state, b.map_err(EngineError::from_df)?)?;
+                }
+                Ok::<(), EngineError>(())
+            }
+            .await;
+            match attempt {
+                Ok(()) => return Ok(state),
                 Err(e @ EngineError::ClusterJobCancelled(_)) if self.cluster => {
                     tries += 1;
                     if tries >= 2 {

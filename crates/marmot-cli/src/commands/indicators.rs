@@ -199,6 +199,12 @@ pub async fn cube(ctx: &Ctx) -> CliResult {
             .map(|v| format!(" (version {v})"))
             .unwrap_or_default()
     );
+    if !report.computed.is_empty() {
+        println!(
+            "time by phase (summed over indicators, two computed at once): {}",
+            report.phases
+        );
+    }
     Ok(Exit::Ok)
 }
 
