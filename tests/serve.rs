@@ -810,6 +810,58 @@ fn no_dataset_extract_a_partner_can_download_for_a_month_recovers_a_small_count(
 }
 
 #[test]
+fn concurrent_first_requests_for_one_period_compute_its_disclosure_pattern_once() {
+    // A dashboard opening asks for every ward of one indicator and month at once. Each answer
+    // below analyst comes from the period's suppression pattern; the first request computes it
+    // and the others wait for it (before, every one of them computed it again).
+    let s = Server::start_logged(lake(), &[], "warn,marmot_server::disclosure=debug");
+    let wards: Vec<String> = s
+        .get(None, "/api/v1/areas?level=ward&limit=1000")
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["code"].as_str().map(str::to_string))
+        .take(12)
+        .collect();
+    assert_eq!(wards.len(), 12, "the demo place has at least 12 wards");
+    let answers: Vec<Resp> = std::thread::scope(|sc| {
+        let handles: Vec<_> = wards
+            .iter()
+            .map(|w| {
+                let s = &s;
+                sc.spawn(move || {
+                    s.get(
+                        Some("viewer"),
+                        &format!(
+                            "/api/v1/indicators/emergency_admissions/values?level=ward&period=2019-09&area={w}"
+                        ),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (w, r) in wards.iter().zip(&answers) {
+        assert_eq!(r.status, 200, "{w}: {}", r.text());
+        assert_eq!(rows(r).len(), 1, "{w}: one ward's value: {}", r.text());
+    }
+    // The log is written off the request path: wait for the line, then for any stragglers.
+    let computed = || s.log().matches("disclosure pattern computed").count();
+    let start = std::time::Instant::now();
+    while computed() == 0 && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        computed(),
+        1,
+        "12 concurrent requests for one indicator's month computed its pattern more than once:\n{}",
+        s.log()
+    );
+}
+
+#[test]
 fn extracts_are_suppressed_audited_and_come_with_a_metadata_sheet() {
     let s = server();
     let csv = s.get(

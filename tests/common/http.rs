@@ -123,6 +123,8 @@ pub struct Server {
     /// Tokens by role name (`viewer`, `partner` (org `cab`), `partner2` (org `police`),
     /// `analyst`, `admin`).
     pub tokens: BTreeMap<String, String>,
+    /// Where the server's log goes when started by [`Server::start_logged`].
+    log: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -134,6 +136,24 @@ pub fn repo() -> PathBuf {
 impl Server {
     /// Starts a server over `lake` with one token per role.
     pub fn start(lake: &Path, extra: &[&str]) -> Server {
+        Server::start_with(lake, extra, "warn", false)
+    }
+
+    /// Like [`Server::start`], with `RUST_LOG` set to `filter` and the log written to a file
+    /// that [`Server::log`] reads.
+    pub fn start_logged(lake: &Path, extra: &[&str], filter: &str) -> Server {
+        Server::start_with(lake, extra, filter, true)
+    }
+
+    /// What the server has logged so far (started by [`Server::start_logged`]).
+    pub fn log(&self) -> String {
+        self.log
+            .as_ref()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn start_with(lake: &Path, extra: &[&str], filter: &str, to_file: bool) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let tokens_file = dir.path().join("tokens.toml");
         let mut tokens = BTreeMap::new();
@@ -160,10 +180,15 @@ impl Server {
         if !extra.contains(&"--dashboards") {
             cmd.arg("--dashboards").arg(repo().join("dashboards"));
         }
+        let log = to_file.then(|| dir.path().join("server.log"));
+        let stderr = match &log {
+            Some(p) => Stdio::from(std::fs::File::create(p).expect("server log file")),
+            None => Stdio::inherit(),
+        };
         cmd.args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         let mut child = cmd.spawn().expect("marmot serve starts");
         let out = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(out).lines();
@@ -182,6 +207,7 @@ impl Server {
             child,
             addr,
             tokens,
+            log,
             _dir: dir,
         }
     }

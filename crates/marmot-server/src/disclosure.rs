@@ -247,6 +247,32 @@ pub async fn patterns(
     if missing.is_empty() {
         return Ok(out);
     }
+    // Single flight: many requests for one indicator's period arrive together (a dashboard
+    // asking for every ward, a refresh after an ingest). The first computes the pattern; the
+    // others wait for it here and then find it cached.
+    let flight = state
+        .pattern_flights
+        .lock()
+        .map(|mut f| f.entry(ind.id.clone()).or_default().clone())
+        .map_err(|_| crate::error::ApiError::Internal("pattern flights poisoned".into()))?;
+    let _turn = flight.lock().await;
+    if let Ok(cache) = state.patterns.lock() {
+        missing.retain(|p| match cache.get(&key(p)) {
+            Some(pat) => {
+                out.insert(p.label.clone(), pat.clone());
+                false
+            }
+            None => true,
+        });
+    }
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    tracing::debug!(
+        indicator = %ind.id,
+        periods = missing.len(),
+        "disclosure pattern computed"
+    );
     let cells = fetch_cells(&snap.engine, &snap.reference, ind, &missing).await?;
     let mut templates = Templates::default();
     let mut by_period: HashMap<String, Vec<RowTable>> = HashMap::new();

@@ -321,6 +321,9 @@ pub struct AppState {
     pub responses: ResponseCache,
     /// Disclosure patterns by (indicator, period, versions).
     pub patterns: Mutex<HashMap<String, Arc<Pattern>>>,
+    /// One pattern computation in flight per indicator: requests that miss the cache while
+    /// another computes the same indicator wait for it instead of computing it again.
+    pub pattern_flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Serialises reloads and ingests.
     pub write_lock: tokio::sync::Mutex<()>,
     /// Slots for ad-hoc queries in flight.
@@ -357,6 +360,7 @@ impl AppState {
             snapshot: RwLock::new(Arc::new(snapshot)),
             responses: ResponseCache::new(4096),
             patterns: Mutex::new(HashMap::new()),
+            pattern_flights: Mutex::new(HashMap::new()),
             write_lock: tokio::sync::Mutex::new(()),
             sql_slots: Arc::new(tokio::sync::Semaphore::new(config.sql.concurrency.max(1))),
             config,
