@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use marmot_engine::indicators::{
-    Reference, Templates, ValueRow, ValuesRequest, fetch_cells, values_from_cells,
+    Cells, Reference, Templates, ValueRow, ValuesRequest, fetch_cells, values_from_cells,
 };
 use marmot_model::{Breakdown, IndicatorDef, Level, Measure, Period};
 use marmot_stats::disclosure::{Constraint, Suppression, protect};
@@ -274,6 +274,33 @@ pub async fn patterns(
         "disclosure pattern computed"
     );
     let cells = fetch_cells(&snap.engine, &snap.reference, ind, &missing).await?;
+    // Every table of the periods, then the suppression search: hundreds of milliseconds of
+    // arithmetic, done off the async workers so that cached answers keep flowing meanwhile,
+    // and before the cache is locked.
+    let compute = || compute_patterns(&snap.reference, ind, &cells, &missing);
+    let computed = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(compute),
+        _ => compute(),
+    }?;
+    let mut cache = state
+        .patterns
+        .lock()
+        .map_err(|_| crate::error::ApiError::Internal("pattern cache poisoned".into()))?;
+    for (p, pat) in missing.iter().zip(computed) {
+        cache.insert(key(p), pat.clone());
+        out.insert(p.label.clone(), pat);
+    }
+    Ok(out)
+}
+
+/// The patterns of `periods` (in their order) from the indicator's numerator cells: every
+/// published table of each period, then [`pattern_from_rows`].
+fn compute_patterns(
+    reference: &Reference,
+    ind: &IndicatorDef,
+    cells: &Cells,
+    periods: &[Period],
+) -> ApiResult<Vec<Arc<Pattern>>> {
     let mut templates = Templates::default();
     let mut by_period: HashMap<String, Vec<RowTable>> = HashMap::new();
     let breakdowns: Vec<Option<Breakdown>> = std::iter::once(None)
@@ -283,10 +310,10 @@ pub async fn patterns(
         for by in &breakdowns {
             let req = ValuesRequest {
                 level,
-                periods: missing.clone(),
+                periods: periods.to_vec(),
                 by: *by,
             };
-            let rows = values_from_cells(&snap.reference, ind, &cells, &req, &mut templates)?;
+            let rows = values_from_cells(reference, ind, cells, &req, &mut templates)?;
             let mut split: HashMap<String, Vec<ValueRow>> = HashMap::new();
             for r in rows {
                 split.entry(r.period.clone()).or_default().push(r);
@@ -299,15 +326,11 @@ pub async fn patterns(
             }
         }
     }
-    let mut cache = state
-        .patterns
-        .lock()
-        .map_err(|_| crate::error::ApiError::Internal("pattern cache poisoned".into()))?;
-    for p in &missing {
-        let tables = by_period.remove(&p.label).unwrap_or_default();
-        let pat = Arc::new(pattern_from_rows(&snap.reference, ind, &tables));
-        cache.insert(key(p), pat.clone());
-        out.insert(p.label.clone(), pat);
-    }
-    Ok(out)
+    Ok(periods
+        .iter()
+        .map(|p| {
+            let tables = by_period.remove(&p.label).unwrap_or_default();
+            Arc::new(pattern_from_rows(reference, ind, &tables))
+        })
+        .collect())
 }
