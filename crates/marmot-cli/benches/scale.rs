@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{DUCKDB, measure};
+use common::{DUCKDB, Failure, measure_why};
 
 /// Admission rows of the demo place at scale 1 (10,820,574 at scale 34).
 const ROWS_PER_SCALE: f64 = 318_252.0;
@@ -136,29 +136,32 @@ struct M {
     mib: f64,
 }
 
-fn marmot_step(marmot: &str, lake: &Path, args: &[&str]) -> Option<M> {
+/// A step's figures, or why there are none (shown in its cell).
+type Step = Result<M, Failure>;
+
+fn marmot_step(marmot: &str, lake: &Path, args: &[&str]) -> Step {
     let lake_s = lake.display().to_string();
     let mut full = vec![marmot, "--lake", lake_s.as_str()];
     full.extend_from_slice(args);
-    measure(&full, &KEY).map(|(secs, mib)| M { secs, mib })
+    measure_why(&full, &KEY).map(|(secs, mib)| M { secs, mib })
 }
 
 /// The same step on a fresh cluster; memory = client + scheduler + executors.
-fn cluster_step(marmot: &str, lake: &Path, args: &[&str]) -> Option<M> {
+fn cluster_step(marmot: &str, lake: &Path, args: &[&str]) -> Step {
     let cluster = Cluster::start(marmot, &KEY);
     let mut full = vec!["--engine", cluster.engine.as_str()];
     full.extend_from_slice(args);
     let m = marmot_step(marmot, lake, &full)?;
-    Some(M {
+    Ok(M {
         secs: m.secs,
         mib: m.mib + cluster.peak(),
     })
 }
 
-fn duckdb_step(work: &Path, lake: &Path, name: &str, queries: &[String]) -> Option<M> {
+fn duckdb_step(work: &Path, lake: &Path, name: &str, queries: &[String]) -> Step {
     let qfile = work.join(format!("{name}.json"));
     std::fs::write(&qfile, serde_json::to_vec(queries).expect("json")).expect("write queries");
-    measure(
+    measure_why(
         &[
             "python3",
             "-c",
@@ -171,33 +174,33 @@ fn duckdb_step(work: &Path, lake: &Path, name: &str, queries: &[String]) -> Opti
     .map(|(secs, mib)| M { secs, mib })
 }
 
-fn cell(m: Option<M>) -> String {
+fn cell(m: Step) -> String {
     match m {
-        Some(m) => format!("{:.1} s, {:.0} MiB", m.secs, m.mib),
-        None => "failed".into(),
+        Ok(m) => format!("{:.1} s, {:.0} MiB", m.secs, m.mib),
+        Err(why) => why.to_string(),
     }
 }
 
-fn ratio(a: Option<M>, b: Option<M>) -> String {
+fn ratio(a: Step, b: Step) -> String {
     match (a, b) {
-        (Some(a), Some(b)) if b.secs > 0.0 => format!("{:.2}x", a.secs / b.secs),
+        (Ok(a), Ok(b)) if b.secs > 0.0 => format!("{:.2}x", a.secs / b.secs),
         _ => "-".into(),
     }
 }
 
 struct Row {
     rows: u64,
-    ingest: Option<M>,
-    ingest_duck: Option<M>,
-    cube: Option<M>,
-    cube_cluster: Option<M>,
-    cube_duck: Option<M>,
-    ward: Option<M>,
-    ward_cluster: Option<M>,
-    ward_duck: Option<M>,
-    triggers: Option<M>,
-    triggers_cluster: Option<M>,
-    triggers_duck: Option<M>,
+    ingest: Step,
+    ingest_duck: Step,
+    cube: Step,
+    cube_cluster: Step,
+    cube_duck: Step,
+    ward: Step,
+    ward_cluster: Step,
+    ward_duck: Step,
+    triggers: Step,
+    triggers_cluster: Step,
+    triggers_duck: Step,
 }
 
 fn main() {
@@ -225,7 +228,7 @@ fn main() {
         eprintln!("== {target} admission rows (demo scale {scale:.2}) ==");
         let ingest = if reuse && lake.join("_marmot/lake.json").exists() {
             eprintln!("reusing {lake_s} (ingest not timed)");
-            None
+            Err(Failure::NotRun)
         } else {
             let _ = std::fs::remove_dir_all(&lake);
             eprintln!("ingest: generating the demo lake ...");
@@ -323,8 +326,9 @@ fn main() {
     );
     let _ = writeln!(md, "|---:|---|---|---|---|---:|---:|");
     for r in &results {
-        let rps = |m: Option<M>| {
-            m.map(|m| format!(" ({:.0}k rows/s)", r.rows as f64 / m.secs / 1000.0))
+        let rps = |m: Step| {
+            m.ok()
+                .map(|m| format!(" ({:.0}k rows/s)", r.rows as f64 / m.secs / 1000.0))
                 .unwrap_or_default()
         };
         // (step, local, cluster, DuckDB); the ingest has no cluster run.
@@ -332,7 +336,7 @@ fn main() {
             (
                 "ingest (generate, validate, pseudonymise, write, commit; DuckDB: rewrite the Parquet)",
                 r.ingest,
-                None,
+                Err(Failure::NotRun),
                 r.ingest_duck,
             ),
             (
@@ -389,7 +393,7 @@ fn main() {
             ("full cube (Ballista)", a.cube_cluster, b.cube_cluster),
             ("trigger run (local)", a.triggers, b.triggers),
         ] {
-            if let (Some(x), Some(y)) = (x, y) {
+            if let (Ok(x), Ok(y)) = (x, y) {
                 let _ = writeln!(
                     md,
                     "- {what}: {:.1}x the time ({:.2} of linear), {:.1}x the peak memory",

@@ -10,12 +10,15 @@ use std::process::Command;
 pub const MEASURE: &str = r#"
 import resource, subprocess, sys, time
 t = time.perf_counter()
-r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 dt = time.perf_counter() - t
 if r.returncode != 0:
     sys.stderr.write(r.stderr.decode())
-    sys.exit(r.returncode)
-print(f"{dt} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+    # Killed by a signal (negative return code): exit 128 + the signal, as a shell would.
+    sys.exit(128 - r.returncode if r.returncode < 0 else r.returncode)
+# The command's own output, then the timing as the last line.
+sys.stdout.write(r.stdout.decode(errors="replace"))
+print(f"\n{dt} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
 "#;
 
 /// Registers every table's Parquet files as views, then runs the queries of a JSON list
@@ -57,28 +60,70 @@ pub fn no_duckdb() -> &'static str {
     "\nduckdb not available (pip install duckdb): no ratio"
 }
 
+/// Why a measured command gave no figure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Failure {
+    /// Killed by this signal (9, SIGKILL, is what the kernel's out-of-memory killer sends).
+    Killed(i32),
+    /// Exited with this status (its error was printed above the results).
+    Exit(i32),
+    /// Could not be started, or printed no timing.
+    NotRun,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Killed(9) => write!(f, "failed: killed by SIGKILL (out of memory?)"),
+            Failure::Killed(n) => write!(f, "failed: killed by signal {n}"),
+            Failure::Exit(n) => write!(f, "failed: exit status {n}"),
+            Failure::NotRun => write!(f, "not measured"),
+        }
+    }
+}
+
 /// Runs a command under Python's timer: (seconds, peak RSS in MiB), None when it failed.
 pub fn measure(args: &[&str], env: &[(&str, &str)]) -> Option<(f64, f64)> {
+    measure_why(args, env).ok()
+}
+
+/// [`measure`], saying why when it failed.
+pub fn measure_why(args: &[&str], env: &[(&str, &str)]) -> Result<(f64, f64), Failure> {
+    measure_output(args, env).map(|(s, m, _)| (s, m))
+}
+
+/// [`measure_why`] with what the command printed on stdout.
+pub fn measure_output(args: &[&str], env: &[(&str, &str)]) -> Result<(f64, f64, String), Failure> {
     let mut c = Command::new("python3");
     c.arg("-c")
         .arg(MEASURE)
         .args(args)
         .envs(env.iter().copied());
-    let out = c.output().ok()?;
+    let out = c.output().map_err(|_| Failure::NotRun)?;
     if !out.status.success() {
         eprintln!(
             "{} failed: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
-        return None;
+        return Err(match out.status.code() {
+            Some(n) if n > 128 => Failure::Killed(n - 128),
+            Some(n) => Failure::Exit(n),
+            None => Failure::NotRun,
+        });
     }
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut it = text.split_whitespace();
-    Some((
-        it.next()?.parse().ok()?,
-        it.next()?.parse::<f64>().ok()? / 1024.0,
-    ))
+    let (printed, timing) = text
+        .trim_end()
+        .rsplit_once('\n')
+        .unwrap_or(("", text.trim()));
+    let mut it = timing.split_whitespace();
+    let secs = it.next().and_then(|v| v.parse().ok());
+    let kib = it.next().and_then(|v| v.parse::<f64>().ok());
+    match (secs, kib) {
+        (Some(s), Some(k)) => Ok((s, k / 1024.0, printed.to_string())),
+        _ => Err(Failure::NotRun),
+    }
 }
 
 /// Generates a demo lake (no cube) at `lake` unless one is there.
