@@ -1072,46 +1072,32 @@ pub fn values_from_cells(
             )));
         }
         let in_period: Vec<&Cell> = cells.in_period(period).collect();
-        let area_rows = compute_level(
-            reference,
-            ind,
-            &in_period,
-            &cells.bands,
-            period,
-            req.level,
-            req.by,
-            cache,
-        )?;
-        // Benchmarks: a breakdown category is compared with its area's overall value; an area
-        // without breakdown with its parent area (the place: with the England value, if any).
-        let bench: HashMap<String, Option<f64>> = if req.by.is_some() {
+        // The period's rows at one level, by one breakdown (or none).
+        let mut rows_at = |level: Level, by: Option<Breakdown>| {
             compute_level(
                 reference,
                 ind,
                 &in_period,
                 &cells.bands,
                 period,
-                req.level,
-                None,
+                level,
+                by,
                 cache,
-            )?
-            .into_iter()
-            .map(|r| (r.area_code.clone(), r.value))
-            .collect()
+            )
+        };
+        let area_rows = rows_at(req.level, req.by)?;
+        // Benchmarks: a breakdown category is compared with its area's overall value; an area
+        // without breakdown with its parent area (the place: with the England value, if any).
+        let bench: HashMap<String, Option<f64>> = if req.by.is_some() {
+            rows_at(req.level, None)?
+                .into_iter()
+                .map(|r| (r.area_code.clone(), r.value))
+                .collect()
         } else if let Some(parent) = parent {
-            let parents: HashMap<String, Option<f64>> = compute_level(
-                reference,
-                ind,
-                &in_period,
-                &cells.bands,
-                period,
-                parent,
-                None,
-                cache,
-            )?
-            .into_iter()
-            .map(|r| (r.area_code.clone(), r.value))
-            .collect();
+            let parents: HashMap<String, Option<f64>> = rows_at(parent, None)?
+                .into_iter()
+                .map(|r| (r.area_code.clone(), r.value))
+                .collect();
             parent_of
                 .iter()
                 .map(|(a, p)| (a.clone(), parents.get(p).copied().flatten()))
