@@ -862,6 +862,40 @@ fn concurrent_first_requests_for_one_period_compute_its_disclosure_pattern_once(
 }
 
 #[test]
+fn concurrent_first_requests_for_one_answer_compute_it_once() {
+    // When the response cache has forgotten a hot chart (it forgets everything when full),
+    // the callers waiting for it must not all render it again: one computes, the others wait
+    // for it and are served from the cache.
+    let s = Server::start_logged(lake(), &[], "warn,marmot_server::http=debug");
+    let path = "/api/v1/charts/trend/emergency_admissions.png?from=2018-04-01";
+    let answers: Vec<Resp> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                let s = &s;
+                sc.spawn(move || s.get(Some("viewer"), path))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &answers {
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.body, answers[0].body, "every caller gets the same chart");
+    }
+    let computed = || s.log().matches("response computed").count();
+    let start = std::time::Instant::now();
+    while computed() == 0 && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        computed(),
+        1,
+        "12 concurrent requests for one chart rendered it more than once:\n{}",
+        s.log()
+    );
+}
+
+#[test]
 fn extracts_are_suppressed_audited_and_come_with_a_metadata_sheet() {
     let s = server();
     let csv = s.get(

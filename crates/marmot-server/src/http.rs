@@ -136,20 +136,28 @@ where
         },
         snap.generation
     );
+    if let Some(c) = state.responses.get(&full) {
+        return Ok(respond(headers, c));
+    }
+    // Single flight: concurrent misses of one key wait for the first to compute it.
+    let flight = state.responses.enter(&full).await;
     let entry = match state.responses.get(&full) {
-        Some(c) => c,
+        Some(c) => Ok(c),
         None => {
-            let (content_type, body) = compute.await?;
-            let c = Cached {
-                content_type,
-                etag: etag_of(&body),
-                body: body.into(),
-            };
-            state.responses.put(full, c.clone());
-            c
+            tracing::debug!(key = %full, "response computed");
+            compute.await.map(|(content_type, body)| {
+                let c = Cached {
+                    content_type,
+                    etag: etag_of(&body),
+                    body: body.into(),
+                };
+                state.responses.put(full.clone(), c.clone());
+                c
+            })
         }
     };
-    Ok(respond(headers, entry))
+    drop(flight);
+    Ok(respond(headers, entry?))
 }
 
 /// A response with ETag (304 when the client has it).

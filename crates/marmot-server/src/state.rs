@@ -267,9 +267,11 @@ pub mod bytes_alias {
 }
 
 /// A small cache that forgets everything when full (answers are cheap to recompute; the point
-/// is that a hot URL is served from memory).
+/// is that a hot URL is served from memory). Concurrent misses of one key compute it once
+/// (`enter`): after the cache forgets, a hot URL's waiting callers do not all recompute it.
 pub struct ResponseCache {
     map: Mutex<HashMap<String, Cached>>,
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     capacity: usize,
 }
 
@@ -277,8 +279,30 @@ impl ResponseCache {
     fn new(capacity: usize) -> Self {
         ResponseCache {
             map: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
             capacity,
         }
+    }
+
+    /// Enters the flight of one key: whoever enters first computes the answer; others wait
+    /// here and then find it cached. Leaving (dropping the [`Flight`], also when the request is
+    /// cancelled) lets the next in; the last to leave removes the key.
+    pub async fn enter(&self, key: &str) -> Flight<'_> {
+        let gate = self
+            .flights
+            .lock()
+            .ok()
+            .map(|mut f| f.entry(key.to_string()).or_default().clone());
+        let mut flight = Flight {
+            cache: self,
+            key: key.to_string(),
+            gate: gate.clone(),
+            turn: None,
+        };
+        if let Some(g) = gate {
+            flight.turn = Some(g.lock_owned().await);
+        }
+        flight
     }
 
     /// A cached body.
@@ -300,6 +324,26 @@ impl ResponseCache {
     pub fn clear(&self) {
         if let Ok(mut m) = self.map.lock() {
             m.clear();
+        }
+    }
+}
+
+/// A turn at computing one response (see [`ResponseCache::enter`]).
+pub struct Flight<'a> {
+    cache: &'a ResponseCache,
+    key: String,
+    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        self.turn.take();
+        if let (Some(gate), Ok(mut f)) = (self.gate.take(), self.cache.flights.lock()) {
+            // Held by the map and by this flight only: nobody waits, so the key goes.
+            if Arc::strong_count(&gate) <= 2 {
+                f.remove(&self.key);
+            }
         }
     }
 }
