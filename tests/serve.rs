@@ -809,6 +809,18 @@ fn no_dataset_extract_a_partner_can_download_for_a_month_recovers_a_small_count(
     check_family(&s, "cab 2020-06", &truth, &seen, &bds);
 }
 
+/// How many of the server's log lines hold `needle`. The log is written off the request path:
+/// waits (up to 10 s) for a first line, then half a second for any stragglers.
+fn logged(s: &Server, needle: &str) -> usize {
+    let count = || s.log().matches(needle).count();
+    let start = std::time::Instant::now();
+    while count() == 0 && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    count()
+}
+
 #[test]
 fn concurrent_first_requests_for_one_period_compute_its_disclosure_pattern_once() {
     // A dashboard opening asks for every ward of one indicator and month at once. Each answer
@@ -846,15 +858,8 @@ fn concurrent_first_requests_for_one_period_compute_its_disclosure_pattern_once(
         assert_eq!(r.status, 200, "{w}: {}", r.text());
         assert_eq!(rows(r).len(), 1, "{w}: one ward's value: {}", r.text());
     }
-    // The log is written off the request path: wait for the line, then for any stragglers.
-    let computed = || s.log().matches("disclosure pattern computed").count();
-    let start = std::time::Instant::now();
-    while computed() == 0 && start.elapsed() < std::time::Duration::from_secs(10) {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(
-        computed(),
+        logged(&s, "disclosure pattern computed"),
         1,
         "12 concurrent requests for one indicator's month computed its pattern more than once:\n{}",
         s.log()
@@ -881,14 +886,8 @@ fn concurrent_first_requests_for_one_answer_compute_it_once() {
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.body, answers[0].body, "every caller gets the same chart");
     }
-    let computed = || s.log().matches("response computed").count();
-    let start = std::time::Instant::now();
-    while computed() == 0 && start.elapsed() < std::time::Duration::from_secs(10) {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(
-        computed(),
+        logged(&s, "response computed"),
         1,
         "12 concurrent requests for one chart rendered it more than once:\n{}",
         s.log()
