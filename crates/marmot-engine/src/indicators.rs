@@ -388,7 +388,10 @@ impl Cell {
 /// and the denominator's age range, all constant over a segment) with about five times fewer
 /// cells.
 fn age_segments(ind: &IndicatorDef) -> Vec<u32> {
-    let mut b: Vec<u32> = (0..=90).step_by(5).collect();
+    // The first year of each ESP2013 band, as `esp_band` draws them.
+    let mut b: Vec<u32> = (0..=120)
+        .filter(|a| *a == 0 || esp_band(*a) != esp_band(a - 1))
+        .collect();
     for band in &ind.age_bands {
         if let Some((lo, hi)) = parse_age_band(band) {
             b.push(lo);
