@@ -501,33 +501,45 @@ async fn fetch(
         }
         Bucket::Whole => format!("DATE '{from}'"),
     };
-    // Project first (optional columns as typed NULLs), then group by column names.
+    // Project, group by the columns the SQL provides, then add the absent ones as typed NULLs.
+    // Absent columns stay out of the GROUP BY: a constant NULL string key made DataFusion's
+    // grouping about three times slower (55.2: its emitting time went from microseconds to
+    // seconds over 1.7 million groups; measured on the cube bench's lake).
+    let optional = [
+        ("age", p.age, age_sql.as_str(), "INT"),
+        ("sex", p.sex, "CAST(sex AS VARCHAR)", "VARCHAR"),
+        (
+            "age_band",
+            p.age_band,
+            "CAST(age_band AS VARCHAR)",
+            "VARCHAR",
+        ),
+        (
+            "ethnic_group",
+            p.ethnic_group,
+            "CAST(ethnic_group AS VARCHAR)",
+            "VARCHAR",
+        ),
+    ];
+    let mut inner_cols = String::new();
+    let mut keys = String::new();
+    let mut outer_cols = String::new();
+    for (name, has, expr, ty) in optional {
+        if has {
+            inner_cols.push_str(&format!("{expr} AS {name}, "));
+            keys.push_str(&format!(", {name}"));
+            outer_cols.push_str(&format!("{name}, "));
+        } else {
+            outer_cols.push_str(&format!("CAST(NULL AS {ty}) AS {name}, "));
+        }
+    }
     let sql = format!(
-        "SELECT lsoa_code, bucket, age, sex, age_band, ethnic_group, SUM(num) AS num, SUM(den) AS den FROM ( \
-           SELECT lsoa_code, {bucket_expr} AS bucket, {age} AS age, {sex} AS sex, {band} AS age_band, \
-                  {ethnic} AS ethnic_group, CAST(numerator AS DOUBLE) AS num, {den} AS den \
-           FROM ({inner}) AS s WHERE event_date >= DATE '{from}' AND event_date <= DATE '{to}') AS t \
-         GROUP BY lsoa_code, bucket, age, sex, age_band, ethnic_group",
-        age = if p.age {
-            age_sql.as_str()
-        } else {
-            "CAST(NULL AS INT)"
-        },
-        sex = if p.sex {
-            "CAST(sex AS VARCHAR)"
-        } else {
-            "CAST(NULL AS VARCHAR)"
-        },
-        band = if p.age_band {
-            "CAST(age_band AS VARCHAR)"
-        } else {
-            "CAST(NULL AS VARCHAR)"
-        },
-        ethnic = if p.ethnic_group {
-            "CAST(ethnic_group AS VARCHAR)"
-        } else {
-            "CAST(NULL AS VARCHAR)"
-        },
+        "SELECT lsoa_code, bucket, {outer_cols}num, den FROM ( \
+           SELECT lsoa_code, bucket{keys}, SUM(num) AS num, SUM(den) AS den FROM ( \
+             SELECT lsoa_code, {bucket_expr} AS bucket, {inner_cols}\
+                    CAST(numerator AS DOUBLE) AS num, {den} AS den \
+             FROM ({inner}) AS s WHERE event_date >= DATE '{from}' AND event_date <= DATE '{to}') AS t \
+           GROUP BY lsoa_code, bucket{keys}) AS g",
         den = if p.denominator {
             "CAST(denominator AS DOUBLE)"
         } else {

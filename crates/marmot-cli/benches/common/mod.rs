@@ -45,6 +45,55 @@ for q in queries:
 print(rows, file=sys.stderr)
 "#;
 
+/// DuckDB computing one DSR indicator's finished values ([`DSR_SQL`]; argv: lake, the
+/// indicator's numerator SQL file, output Parquet file), written to Parquet.
+pub const DUCKDB_DSR: &str = r#"
+import duckdb, glob, os, sys
+lake, numerator, out = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
+con = duckdb.connect()
+for kind in ("tables", "reference"):
+    for d in glob.glob(os.path.join(lake, kind, "*")):
+        files = sorted(glob.glob(os.path.join(d, "**", "*.parquet"), recursive=True))
+        if files:
+            con.execute(f"CREATE VIEW {os.path.basename(d)} AS SELECT * FROM read_parquet({files!r}, hive_partitioning = false)")
+con.execute("""CREATE MACRO nhs_ethnic_group(c) AS CASE
+    WHEN c IN ('A', 'B', 'C') THEN 'White' WHEN c IN ('D', 'E', 'F', 'G') THEN 'Mixed'
+    WHEN c IN ('H', 'J', 'K', 'L', 'R') THEN 'Asian' WHEN c IN ('M', 'N', 'P') THEN 'Black'
+    WHEN c = 'S' THEN 'Other' ELSE 'Not stated' END""")
+# Byar's approximation of a Poisson count's limits, and Dobson's limits of a DSR from them
+# (marmot_stats::ci::byars_lower / byars_upper, marmot_stats::dsr::DsrEstimate::ci).
+con.execute("CREATE MACRO byars_lower(o, z) AS CASE WHEN o = 0 THEN 0 ELSE greatest(0, o * pow(1 - 1 / (9 * o) - z / (3 * sqrt(o)), 3)) END")
+con.execute("CREATE MACRO byars_upper(o, z) AS (o + 1) * pow(1 - 1 / (9 * (o + 1)) + z / (3 * sqrt(o + 1)), 3)")
+con.execute("CREATE MACRO dobson(v, var, o, b) AS v + sqrt(var / o) * (b - o) * 100000")
+sql = os.environ["MARMOT_DSR_SQL"].replace("__NUMERATOR_SQL__", numerator)
+con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+"#;
+
+/// The DSR peer's SQL (`duckdb_dsr.sql`).
+pub const DSR_SQL: &str = include_str!("duckdb_dsr.sql");
+
+/// Compares DuckDB's DSR output with the cube's values of the indicator without breakdown
+/// (argv: the cube's directory, DuckDB's Parquet file, indicator id): prints the rows of
+/// each, rows only one has, the largest relative difference of any value, limit, numerator or
+/// denominator, and the values published by one and not the other.
+pub const COMPARE_DSR: &str = r#"
+import duckdb, glob, sys
+cube, out, ind = sys.argv[1:4]
+con = duckdb.connect()
+# A cube written once into an empty directory: its Parquet files are the table.
+files = sorted(glob.glob(f"{cube}/**/*.parquet", recursive=True))
+con.execute(f"CREATE VIEW m AS SELECT * FROM read_parquet({files!r}, hive_partitioning = false) WHERE indicator_id = '{ind}' AND breakdown = ''")
+con.execute(f"CREATE VIEW d AS SELECT * FROM read_parquet('{out}')")
+cols = ["numerator", "denominator", "value", "lower_95", "upper_95", "lower_99_8", "upper_99_8"]
+rel = " , ".join(f"max(abs(m.{c} - d.{c}) / greatest(abs(m.{c}), 1e-300))" for c in cols)
+miss = " + ".join(f"count(*) FILTER (WHERE (m.{c} IS NULL) <> (d.{c} IS NULL))" for c in cols)
+row = con.execute(f"""SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM d),
+    count(*) FILTER (WHERE m.indicator_id IS NULL OR d.numerator IS NULL),
+    greatest({rel}), {miss}
+    FROM m FULL JOIN d USING (level, area_code, period_kind, period)""").fetchone()
+print(" ".join(str(x) for x in row))
+"#;
+
 /// The line a bench prints when its DuckDB run gave nothing: "no ratio" only when Python
 /// cannot import `duckdb`. DuckDB installed but failing fails the bench, so that a broken peer
 /// query never reads as a missing peer.
