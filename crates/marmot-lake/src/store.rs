@@ -443,9 +443,19 @@ struct OpenFile {
 
 /// The directory of a date's quarter (`period=2020Q3`).
 pub fn quarter_dir(days_since_epoch: i32) -> String {
+    quarter_dir_of(quarter_number(days_since_epoch))
+}
+
+/// The directory of a [`quarter_number`].
+fn quarter_dir_of(q: i32) -> String {
+    format!("period={}Q{}", q.div_euclid(4), q.rem_euclid(4) + 1)
+}
+
+/// The calendar quarter of a date as one number: year * 4 + (quarter - 1).
+fn quarter_number(days_since_epoch: i32) -> i32 {
     use chrono::Datelike;
     let d = crate::validate::date_of(days_since_epoch);
-    format!("period={}Q{}", d.year(), d.month0() / 3 + 1)
+    d.year() * 4 + (d.month0() / 3) as i32
 }
 
 impl TableWriter {
@@ -494,34 +504,44 @@ impl TableWriter {
             .column(pi)
             .as_primitive_opt::<arrow::datatypes::Date32Type>()
             .ok_or_else(|| LakeError::Internal("partition column is not a date".into()))?;
-        let mut groups: std::collections::BTreeMap<String, Vec<u32>> =
+        // Rows grouped by quarter as a number (year * 4 + quarter index), so that a row costs
+        // no string: the directory name is made once per group. Rows mostly arrive in date
+        // order, so the previous row's quarter is reused for the same day.
+        const UNKNOWN: i32 = i32::MAX;
+        let mut groups: std::collections::BTreeMap<i32, Vec<u32>> =
             std::collections::BTreeMap::new();
-        let mut last: Option<(i32, String)> = None;
+        let mut last: Option<(i32, i32)> = None;
         for r in 0..batch.num_rows() {
-            let key = if dates.is_valid(r) {
+            let quarter = if dates.is_valid(r) {
                 let d = dates.value(r);
-                match &last {
-                    // Rows mostly arrive in date order: reuse the previous day's key.
-                    Some((ld, k)) if *ld == d => k.clone(),
+                match last {
+                    Some((ld, q)) if ld == d => q,
                     _ => {
-                        let k = quarter_dir(d);
-                        last = Some((d, k.clone()));
-                        k
+                        let q = quarter_number(d);
+                        last = Some((d, q));
+                        q
                     }
                 }
             } else {
-                "period=unknown".to_string()
+                UNKNOWN
             };
-            groups.entry(key).or_default().push(r as u32);
+            groups.entry(quarter).or_default().push(r as u32);
         }
+        let dir = |q: i32| {
+            if q == UNKNOWN {
+                "period=unknown".to_string()
+            } else {
+                quarter_dir_of(q)
+            }
+        };
         if groups.len() == 1 {
-            let key = groups.into_keys().next().unwrap_or_default();
-            return self.write_to(key, batch).await;
+            let q = groups.into_keys().next().unwrap_or(UNKNOWN);
+            return self.write_to(dir(q), batch).await;
         }
-        for (key, rows) in groups {
+        for (q, rows) in groups {
             let part =
                 arrow::compute::take_record_batch(batch, &arrow::array::UInt32Array::from(rows))?;
-            self.write_to(key, &part).await?;
+            self.write_to(dir(q), &part).await?;
         }
         Ok(())
     }
@@ -739,6 +759,17 @@ mod tests {
         let err = Lake::open("s3://bucket/prefix", HashMap::new()).expect_err("no credentials");
         assert!(matches!(err, LakeError::Config(_)), "{err}");
         assert!(err.to_string().contains("AWS_ACCESS_KEY_ID"), "{err}");
+    }
+
+    #[test]
+    fn quarter_directories_at_quarter_and_epoch_boundaries() {
+        // Days since 1970-01-01.
+        assert_eq!(quarter_dir(-1), "period=1969Q4");
+        assert_eq!(quarter_dir(0), "period=1970Q1");
+        assert_eq!(quarter_dir(18_352), "period=2020Q1"); // 2020-03-31
+        assert_eq!(quarter_dir(18_353), "period=2020Q2"); // 2020-04-01
+        assert_eq!(quarter_dir(18_627), "period=2020Q4"); // 2020-12-31
+        assert!(quarter_number(18_627) < quarter_number(18_628)); // into 2021Q1
     }
 
     #[tokio::test]
