@@ -491,6 +491,14 @@ async fn fetch(
     reference: &Reference,
 ) -> Result<(Fetched, Provided), EngineError> {
     let p = provided(engine, ind).await?;
+    // Sex, ethnic group and the SQL's own age bands serve only their breakdowns: an indicator
+    // that does not offer one is not grouped by it (fewer groups, the same values).
+    let p = Provided {
+        sex: p.sex && ind.offers(Breakdown::Sex),
+        ethnic_group: p.ethnic_group && ind.offers(Breakdown::EthnicGroup),
+        age_band: p.age_band && ind.offers(Breakdown::AgeBand),
+        ..p
+    };
     let age_sql = age_segment_sql("CAST(age AS INT)", &age_segments(ind));
     let bucket_expr = match bucket {
         Bucket::Week => {
