@@ -21,11 +21,14 @@ sys.stdout.write(r.stdout.decode(errors="replace"))
 print(f"\n{dt} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
 "#;
 
-/// Registers every table's Parquet files as views, then runs the queries of a JSON list
-/// (argv: lake, queries file) and prints the rows returned.
-pub const DUCKDB: &str = r#"
+/// The start of every DuckDB script here (Python, argv[1] the lake): a connection `con` with
+/// every table's Parquet files registered as views and Marmot's SQL function
+/// `nhs_ethnic_group` as a macro. A macro so that `concat!` can put it in front of each script.
+macro_rules! duckdb_lake {
+    () => {
+        r#"
 import duckdb, glob, json, os, sys
-lake, queries = sys.argv[1], json.load(open(sys.argv[2]))
+lake = sys.argv[1]
 con = duckdb.connect()
 for kind in ("tables", "reference"):
     for d in glob.glob(os.path.join(lake, kind, "*")):
@@ -39,35 +42,39 @@ con.execute("""CREATE MACRO nhs_ethnic_group(c) AS CASE
     WHEN c IN ('A', 'B', 'C') THEN 'White' WHEN c IN ('D', 'E', 'F', 'G') THEN 'Mixed'
     WHEN c IN ('H', 'J', 'K', 'L', 'R') THEN 'Asian' WHEN c IN ('M', 'N', 'P') THEN 'Black'
     WHEN c = 'S' THEN 'Other' ELSE 'Not stated' END""")
+"#
+    };
+}
+
+/// Registers every table's Parquet files as views, then runs the queries of a JSON list
+/// (argv: lake, queries file) and prints the rows returned.
+pub const DUCKDB: &str = concat!(
+    duckdb_lake!(),
+    r#"
+queries = json.load(open(sys.argv[2]))
 rows = 0
 for q in queries:
     rows += len(con.execute(q).fetchall())
 print(rows, file=sys.stderr)
-"#;
+"#
+);
 
 /// DuckDB computing one DSR indicator's finished values ([`DSR_SQL`]; argv: lake, the
 /// indicator's numerator SQL file, output Parquet file), written to Parquet.
-pub const DUCKDB_DSR: &str = r#"
-import duckdb, glob, os, sys
-lake, numerator, out = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
-con = duckdb.connect()
-for kind in ("tables", "reference"):
-    for d in glob.glob(os.path.join(lake, kind, "*")):
-        files = sorted(glob.glob(os.path.join(d, "**", "*.parquet"), recursive=True))
-        if files:
-            con.execute(f"CREATE VIEW {os.path.basename(d)} AS SELECT * FROM read_parquet({files!r}, hive_partitioning = false)")
-con.execute("""CREATE MACRO nhs_ethnic_group(c) AS CASE
-    WHEN c IN ('A', 'B', 'C') THEN 'White' WHEN c IN ('D', 'E', 'F', 'G') THEN 'Mixed'
-    WHEN c IN ('H', 'J', 'K', 'L', 'R') THEN 'Asian' WHEN c IN ('M', 'N', 'P') THEN 'Black'
-    WHEN c = 'S' THEN 'Other' ELSE 'Not stated' END""")
+pub const DUCKDB_DSR: &str = concat!(
+    duckdb_lake!(),
+    r#"
+numerator, out = open(sys.argv[2]).read(), sys.argv[3]
 # Byar's approximation of a Poisson count's limits, and Dobson's limits of a DSR from them
-# (marmot_stats::ci::byars_lower / byars_upper, marmot_stats::dsr::DsrEstimate::ci).
+# (marmot_stats::ci::byars_lower / byars_upper, marmot_stats::dsr::DsrEstimate::ci), per 100,000
+# (the multiplier of the bench's indicator).
 con.execute("CREATE MACRO byars_lower(o, z) AS CASE WHEN o = 0 THEN 0 ELSE greatest(0, o * pow(1 - 1 / (9 * o) - z / (3 * sqrt(o)), 3)) END")
 con.execute("CREATE MACRO byars_upper(o, z) AS (o + 1) * pow(1 - 1 / (9 * (o + 1)) + z / (3 * sqrt(o + 1)), 3)")
 con.execute("CREATE MACRO dobson(v, var, o, b) AS v + sqrt(var / o) * (b - o) * 100000")
 sql = os.environ["MARMOT_DSR_SQL"].replace("__NUMERATOR_SQL__", numerator)
 con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
-"#;
+"#
+);
 
 /// The DSR peer's SQL (`duckdb_dsr.sql`).
 pub const DSR_SQL: &str = include_str!("duckdb_dsr.sql");
