@@ -181,6 +181,9 @@ pub struct IngestRequest {
     pub today: NaiveDate,
     /// The source mapping that reads the file (by name), if it is not in the contract's shape.
     pub mapping: Option<String>,
+    /// Threads validating each batch at once (default: one per core). The file is still
+    /// parsed on one thread and written on another; the outcome is the same for any number.
+    pub threads: Option<usize>,
 }
 
 /// The mapping that read a file, as recorded with the ingest.
@@ -412,6 +415,10 @@ pub async fn ingest(
         &partner,
         &ingest_id,
     );
+    let threads = req.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    validator = validator.with_threads(threads);
     if let Some(c) = &conversions {
         validator = validator.with_lsoa_conversion(c);
     }
@@ -469,6 +476,7 @@ pub async fn ingest(
         .map(|c| c.name.clone());
     let mut keys: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut staged = Staged::default();
+    let mut raw_copy: Option<tokio::task::JoinHandle<Result<(), LakeError>>> = None;
     let result = async {
         // 1. The raw copy.
         let raw = format!(
@@ -477,9 +485,15 @@ pub async fn ingest(
             ingest_id,
             sanitise(&base_name)
         );
-        copy_to_lake(lake, &req.path, &raw).await?;
+        // It runs on a task of its own beside the validation (the file is read from the page
+        // cache twice rather than copied first and read after), and is waited for before the
+        // commit; a failed ingest stops it before its files are discarded.
         staged.lake_files.push(raw.clone());
-        summary.raw_path = Some(raw);
+        summary.raw_path = Some(raw.clone());
+        raw_copy = Some({
+            let (lake, from) = (lake.clone(), req.path.clone());
+            tokio::spawn(async move { copy_to_lake(&lake, &from, &raw).await })
+        });
 
         // 2. Validate and write, batch by batch.
         let mut writer = TableWriter::new(lake.table_store(&tpath), validator.schema(), &ingest_id)
@@ -540,11 +554,23 @@ pub async fn ingest(
                     record: String::new(),
                 })
                 .collect();
-            let (accepted, mut rejected) = validator.validate(&batch, &rows)?;
+            if summary.rows_read == (batch.num_rows() + broken_rejections.len()) as u64
+                && bytes_read > 0
+            {
+                // The first batch: the file's rows estimated from its size, so that the
+                // duplicate check's map is made once at about its final size.
+                let per_byte = summary.rows_read as f64 / bytes_read as f64;
+                validator.expect_rows((per_byte * bytes as f64 * 1.05) as usize);
+            }
+            // Each slice's accepted rows go to the writer as they are (the Parquet writer
+            // gathers them into row groups): no copy into one batch again.
+            let (parts, mut rejected) = validator.validate_parts(&batch, &rows)?;
             rejected.extend(broken_rejections);
-            summary.accepted += accepted.num_rows() as u64;
-            if let Some(k) = &key_column {
-                collect_keys(&accepted, k, &mut keys)?;
+            for accepted in &parts {
+                summary.accepted += accepted.num_rows() as u64;
+                if let Some(k) = &key_column {
+                    collect_keys(accepted, k, &mut keys)?;
+                }
             }
             for r in &rejected {
                 if set_aside && r.kind == crate::validate::OUTSIDE_PLACE {
@@ -562,11 +588,13 @@ pub async fn ingest(
             {
                 summary.examples.push(describe_rejection(r));
             }
-            if wtx.send(accepted).await.is_err() {
-                // The writer stopped: its error says why.
-                return Err(join_writer(write_task).await.err().unwrap_or_else(|| {
-                    LakeError::Internal("the table writer stopped early".into())
-                }));
+            for accepted in parts {
+                if wtx.send(accepted).await.is_err() {
+                    // The writer stopped: its error says why.
+                    return Err(join_writer(write_task).await.err().unwrap_or_else(|| {
+                        LakeError::Internal("the table writer stopped early".into())
+                    }));
+                }
             }
             quarantine.write(&rejected, &base_name).await?;
             progress.advance_to(bytes_read);
@@ -636,6 +664,10 @@ pub async fn ingest(
         }
         let (adds, written) = writer.finish().await?;
         staged.table_files = written;
+        if let Some(copy) = raw_copy.take() {
+            copy.await
+                .map_err(|e| LakeError::Internal(format!("the raw copy stopped: {e}")))??;
+        }
         if req.dry_run {
             return Ok(());
         }
@@ -658,6 +690,11 @@ pub async fn ingest(
     .await;
     if let Err(e) = result {
         progress.end();
+        if let Some(copy) = raw_copy.take() {
+            // Stopped and waited for, so that nothing is written after the discard below.
+            copy.abort();
+            let _ = copy.await;
+        }
         staged.discard(lake, &tpath).await;
         return Err(e);
     }

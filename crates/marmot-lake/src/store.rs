@@ -434,11 +434,55 @@ pub struct TableWriter {
     seq: usize,
 }
 
+/// A file being written: its batches are encoded and uploaded by a task of its own
+/// ([`file_task`]), so that the files of different quarters are encoded on different cores.
 struct OpenFile {
-    writer: AsyncArrowWriter<BufWriter>,
-    path: String,
+    tx: tokio::sync::mpsc::Sender<RecordBatch>,
+    task: tokio::task::JoinHandle<Result<Add, LakeError>>,
     rows: usize,
-    stats: StatsAcc,
+}
+
+/// Writes the batches it receives into one Parquet file at `path` and returns its Delta `Add`
+/// (with statistics) once the sender is dropped.
+fn file_task(
+    store: Arc<dyn ObjectStore>,
+    schema: arrow::datatypes::SchemaRef,
+    path: String,
+) -> OpenFile {
+    // Two batches queued: enough to keep the encoder busy, little memory held.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+    let task = tokio::spawn(async move {
+        let mut writer = AsyncArrowWriter::try_new(
+            BufWriter::new(store, Path::from(path.as_str())),
+            schema.clone(),
+            Some(writer_properties()),
+        )?;
+        let mut stats = StatsAcc::new(&schema);
+        let mut rows = 0;
+        while let Some(batch) = rx.recv().await {
+            writer.write(&batch).await?;
+            stats.update(&batch);
+            rows += batch.num_rows();
+        }
+        writer.finish().await?;
+        Ok(Add {
+            size: writer.bytes_written() as i64,
+            path,
+            modification_time: chrono::Utc::now().timestamp_millis(),
+            data_change: true,
+            stats: Some(stats.to_json(rows)),
+            ..Default::default()
+        })
+    });
+    OpenFile { tx, task, rows: 0 }
+}
+
+/// The outcome of a file's task.
+async fn file_done(f: OpenFile) -> Result<Add, LakeError> {
+    drop(f.tx);
+    f.task
+        .await
+        .map_err(|e| LakeError::Internal(format!("a Parquet file writer stopped: {e}")))?
 }
 
 /// The directory of a date's quarter (`period=2020Q3`).
@@ -555,28 +599,23 @@ impl TableWriter {
                 format!("{key}/{name}")
             };
             self.seq += 1;
-            let writer = AsyncArrowWriter::try_new(
-                BufWriter::new(self.store.clone(), Path::from(path.as_str())),
-                self.schema.clone(),
-                Some(writer_properties()),
-            )?;
             self.written.push(path.clone());
             self.open.insert(
                 key.clone(),
-                OpenFile {
-                    writer,
-                    path,
-                    rows: 0,
-                    stats: StatsAcc::new(&self.schema),
-                },
+                file_task(self.store.clone(), self.schema.clone(), path),
             );
         }
         let f = self
             .open
             .get_mut(&key)
             .ok_or_else(|| LakeError::Internal("no open file".into()))?;
-        f.writer.write(batch).await?;
-        f.stats.update(batch);
+        if f.tx.send(batch.clone()).await.is_err() {
+            // The file's task stopped early: its error says why.
+            if let Some(f) = self.open.remove(&key) {
+                file_done(f).await?;
+            }
+            return Err(LakeError::Internal("a Parquet file writer stopped".into()));
+        }
         f.rows += batch.num_rows();
         if f.rows >= self.rows_per_file {
             self.close(&key).await?;
@@ -585,22 +624,13 @@ impl TableWriter {
     }
 
     async fn close(&mut self, key: &str) -> Result<(), LakeError> {
-        if let Some(mut f) = self.open.remove(key) {
-            f.writer.finish().await?;
-            let size = f.writer.bytes_written() as i64;
-            self.adds.push(Add {
-                path: f.path,
-                size,
-                modification_time: chrono::Utc::now().timestamp_millis(),
-                data_change: true,
-                stats: Some(f.stats.to_json(f.rows)),
-                ..Default::default()
-            });
+        if let Some(f) = self.open.remove(key) {
+            self.adds.push(file_done(f).await?);
         }
         Ok(())
     }
 
-    /// Closes the last file and returns the adds (not yet committed).
+    /// Closes the last files and returns the adds (not yet committed).
     pub async fn finish(mut self) -> Result<(Vec<Add>, Vec<String>), LakeError> {
         let keys: Vec<String> = self.open.keys().cloned().collect();
         for k in keys {
@@ -609,8 +639,12 @@ impl TableWriter {
         Ok((self.adds, self.written))
     }
 
-    /// Deletes every file written (best effort; unreferenced files are invisible anyway).
-    pub async fn abort(self) {
+    /// Deletes every file written (best effort; unreferenced files are invisible anyway),
+    /// once the files still open are no longer being written.
+    pub async fn abort(mut self) {
+        for (_, f) in std::mem::take(&mut self.open) {
+            let _ = file_done(f).await;
+        }
         for p in &self.written {
             let _ = self.store.delete(&Path::from(p.as_str())).await;
         }

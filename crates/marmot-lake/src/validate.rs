@@ -237,11 +237,36 @@ pub struct Validator<'a> {
     schema: SchemaRef,
     nullable: SchemaRef,
     /// Per unique column: pseudonym -> first row seen. `None` turns the check off.
-    seen: Option<HashMap<usize, HashMap<u128, u64, DigestHash>>>,
+    seen: Option<HashMap<usize, FirstSeen>>,
+    /// Rows the file is expected to hold, if known: the duplicate maps are made that large at
+    /// once rather than grown (and copied) step by step.
+    expected_rows: usize,
     /// Smallest and largest accepted date (days since epoch) so far.
     pub date_range: Option<(i32, i32)>,
     /// Cells of accepted rows read as suppressed (small-number markers) so far.
     pub suppressed_cells: u64,
+    /// Threads that work out one batch's slices at once ([`Validator::validate_parts`]).
+    threads: usize,
+}
+
+/// A slice smaller than this is not worth a thread of its own.
+const MIN_SLICE_ROWS: usize = 4096;
+
+/// What [`Validator::check`] worked out for one slice of a batch.
+struct Checked {
+    n: usize,
+    /// Per row, its problems so far (empty when no row has one).
+    problems: Vec<Vec<Problem>>,
+    /// Text of each contract column as sent (for messages and quarantine records).
+    raw: Vec<Option<StringArray>>,
+    /// Each contract column in its stored type, identifiers already pseudonymised.
+    typed: Vec<ArrayRef>,
+    /// LSOA codes as sent, where converted.
+    sent: Option<ArrayRef>,
+    /// Suppressed-cell flags of the columns with small-number markers.
+    flags: Vec<BooleanArray>,
+    /// Keyed hashes of each identifier column's values.
+    digests: Vec<Option<Vec<Option<u128>>>>,
 }
 
 /// Hashing for maps keyed by pseudonyms: a pseudonym is already a keyed hash (HMAC-SHA-256,
@@ -249,7 +274,8 @@ pub struct Validator<'a> {
 /// are the hash; SipHash over it again cost a twentieth of an ingest's main thread.
 type DigestHash = std::hash::BuildHasherDefault<DigestHasher>;
 
-/// See [`DigestHash`]: folds a `u128` into 64 bits; other input (not used) is mixed FNV-1a.
+/// See [`DigestHash`]: takes a [`DigestKey`]'s 64 folded bits as they are; other input (not
+/// used) is mixed FNV-1a.
 #[derive(Default)]
 struct DigestHasher(u64);
 
@@ -264,8 +290,66 @@ impl std::hash::Hasher for DigestHasher {
         }
     }
 
-    fn write_u128(&mut self, v: u128) {
-        self.0 ^= (v as u64) ^ ((v >> 64) as u64);
+    fn write_u64(&mut self, v: u64) {
+        self.0 ^= v;
+    }
+}
+
+/// The first data row of each pseudonym of a unique column, kept small because it holds an
+/// entry for every row of the file: 20 bytes an entry (the pseudonym as four `u32`s and the row
+/// as a `u32`) where a `(u128, u64)` pair takes 32. Rows past `u32::MAX` (a file of more than
+/// 4.29 billion rows) go to a second map with whole row numbers.
+struct FirstSeen {
+    small: HashMap<DigestKey, u32, DigestHash>,
+    large: HashMap<DigestKey, u64, DigestHash>,
+}
+
+/// A pseudonym as a map key of alignment 4 (see [`FirstSeen`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct DigestKey([u32; 4]);
+
+impl std::hash::Hash for DigestKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let [a, b, c, d] = self.0.map(u64::from);
+        state.write_u64(((a << 32) | b) ^ ((c << 32) | d));
+    }
+}
+
+impl FirstSeen {
+    /// Room for `rows` entries from the start, up to 33.5 million (an estimate is not a
+    /// promise: beyond that the map grows as it fills).
+    fn new(rows: usize) -> FirstSeen {
+        FirstSeen {
+            small: HashMap::with_capacity_and_hasher(rows.min(1 << 25), DigestHash::default()),
+            large: HashMap::default(),
+        }
+    }
+
+    /// The row where `digest` was first seen, or `None` after recording `row` as that row.
+    fn first_or_insert(&mut self, digest: u128, row: u64) -> Option<u64> {
+        let key = DigestKey([
+            (digest >> 96) as u32,
+            (digest >> 64) as u32,
+            (digest >> 32) as u32,
+            digest as u32,
+        ]);
+        match self.small.entry(key) {
+            std::collections::hash_map::Entry::Occupied(first) => Some(u64::from(*first.get())),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if let Some(first) = self.large.get(&key) {
+                    return Some(*first);
+                }
+                match u32::try_from(row) {
+                    Ok(r) => {
+                        v.insert(r);
+                    }
+                    Err(_) => {
+                        self.large.insert(key, row);
+                    }
+                }
+                None
+            }
+        }
     }
 }
 
@@ -313,9 +397,18 @@ impl<'a> Validator<'a> {
                     .collect::<Vec<_>>(),
             )),
             seen: Some(HashMap::new()),
+            expected_rows: 0,
             date_range: None,
             suppressed_cells: 0,
+            threads: 1,
         }
+    }
+
+    /// Works out each batch on up to `threads` threads at once (default 1). The result is the
+    /// same for any number: only the rules that need earlier rows (duplicates) run in order.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     /// Reads LSOA 2011 codes in a 2021 lake: a code of the place's 2011 geography is stored as
@@ -340,6 +433,13 @@ impl<'a> Validator<'a> {
         self
     }
 
+    /// The file is expected to hold about `rows` rows (an estimate from the first batch and
+    /// the file's size): only the duplicate check's memory is sized by it, never a result.
+    /// Has an effect only before the first batch is validated.
+    pub fn expect_rows(&mut self, rows: usize) {
+        self.expected_rows = rows;
+    }
+
     /// Turns off the duplicate check (for generated data whose identifiers are unique by
     /// construction, where remembering every identifier would make memory grow with size).
     pub fn without_duplicate_check(mut self) -> Self {
@@ -358,6 +458,24 @@ impl<'a> Validator<'a> {
         input: &RecordBatch,
         rows: &[u64],
     ) -> Result<(RecordBatch, Vec<Rejection>), LakeError> {
+        let (parts, rejections) = self.validate_parts(input, rows)?;
+        let accepted = match <[RecordBatch; 1]>::try_from(parts) {
+            Ok([one]) => one,
+            Err(parts) => arrow::compute::concat_batches(&self.schema, &parts)?,
+        };
+        Ok((accepted, rejections))
+    }
+
+    /// Validates one batch as [`Validator::validate`] does, on up to [`Validator::with_threads`]
+    /// threads: the batch is cut into that many slices whose rules, casts and keyed hashes are
+    /// worked out at once ([`Checked`]); then, in row order on this thread, each slice's
+    /// duplicates are found against every earlier row. Returns the accepted rows of each slice
+    /// in order (as many batches as slices) and the rejections in row order.
+    pub fn validate_parts(
+        &mut self,
+        input: &RecordBatch,
+        rows: &[u64],
+    ) -> Result<(Vec<RecordBatch>, Vec<Rejection>), LakeError> {
         let n = input.num_rows();
         if rows.len() != n {
             return Err(LakeError::Internal(format!(
@@ -365,6 +483,46 @@ impl<'a> Validator<'a> {
                 rows.len()
             )));
         }
+        let slices = self.threads.min(n / MIN_SLICE_ROWS).max(1);
+        let checked: Vec<Checked> = if slices == 1 {
+            vec![self.check(input)?]
+        } else {
+            let step = n.div_ceil(slices);
+            let this = &*self;
+            std::thread::scope(|s| {
+                // The first slice is worked out here while the others run on threads of their own.
+                let others: Vec<_> = (1..slices)
+                    .map(|j| {
+                        let (off, len) = (j * step, step.min(n.saturating_sub(j * step)));
+                        s.spawn(move || this.check(&input.slice(off, len)))
+                    })
+                    .collect();
+                let mut out = vec![this.check(&input.slice(0, step))?];
+                for h in others {
+                    out.push(h.join().map_err(|_| {
+                        LakeError::Internal("a validation thread panicked".into())
+                    })??);
+                }
+                Ok::<_, LakeError>(out)
+            })?
+        };
+        let mut parts = Vec::with_capacity(checked.len());
+        let mut rejections = Vec::new();
+        let mut off = 0;
+        for c in checked {
+            let len = c.n;
+            let (accepted, rejected) = self.settle(c, &rows[off..off + len])?;
+            off += len;
+            parts.push(accepted);
+            rejections.extend(rejected);
+        }
+        Ok((parts, rejections))
+    }
+
+    /// The part of validation that depends on no other row: every column cast and checked,
+    /// the rules across columns, each identifier's keyed hash and pseudonym.
+    fn check(&self, input: &RecordBatch) -> Result<Checked, LakeError> {
+        let n = input.num_rows();
         let mut problems: Vec<Vec<Problem>> = Vec::new();
         let add = |row: usize, p: Problem, problems: &mut Vec<Vec<Problem>>| {
             if problems.is_empty() {
@@ -468,11 +626,6 @@ impl<'a> Validator<'a> {
         }
         self.check_rows(&typed, &mut |i, p| add(i, p, &mut problems));
 
-        let keep: BooleanArray = if problems.is_empty() {
-            BooleanArray::from(vec![true; n])
-        } else {
-            problems.iter().map(|p| Some(p.is_empty())).collect()
-        };
         // One keyed hash per identifier value, used for the duplicate check and the pseudonym.
         let digests: Vec<Option<Vec<Option<u128>>>> = self
             .contract
@@ -489,6 +642,54 @@ impl<'a> Validator<'a> {
                 )
             })
             .collect();
+        // Pseudonymise identifiers (after validation, which needs the clear text for messages
+        // about other problems only; identifier values are never put in a message).
+        for (ci, d) in digests.iter().enumerate() {
+            if let Some(d) = d {
+                typed[ci] = Arc::new(pseudonyms(d));
+            } else if self.contract.columns[ci].identifier {
+                typed[ci] = Arc::new(StringArray::new_null(n));
+            }
+        }
+        Ok(Checked {
+            n,
+            problems,
+            raw,
+            typed,
+            sent,
+            flags,
+            digests,
+        })
+    }
+
+    /// The part of validation that depends on earlier rows, in row order: duplicates of
+    /// unique identifiers, the accepted date range and suppressed cells; then the accepted
+    /// rows in the curated schema and the rejections. `rows` are the slice's data rows.
+    fn settle(
+        &mut self,
+        checked: Checked,
+        rows: &[u64],
+    ) -> Result<(RecordBatch, Vec<Rejection>), LakeError> {
+        let Checked {
+            n,
+            mut problems,
+            raw,
+            mut typed,
+            sent,
+            flags,
+            digests,
+        } = checked;
+        let add = |row: usize, p: Problem, problems: &mut Vec<Vec<Problem>>| {
+            if problems.is_empty() {
+                problems.resize_with(n, Vec::new);
+            }
+            problems[row].push(p);
+        };
+        let keep: BooleanArray = if problems.is_empty() {
+            BooleanArray::from(vec![true; n])
+        } else {
+            problems.iter().map(|p| Some(p.is_empty())).collect()
+        };
         // Remember unique identifiers of accepted rows only, in row order, so a duplicate is the
         // second occurrence and the first one stays accepted.
         let mut dup_rejects: Vec<(usize, Problem)> = Vec::new();
@@ -500,29 +701,25 @@ impl<'a> Validator<'a> {
                 let Some(col_digests) = digests[ci].as_ref() else {
                     continue;
                 };
-                let map = seen.entry(ci).or_default();
+                let map = seen
+                    .entry(ci)
+                    .or_insert_with(|| FirstSeen::new(self.expected_rows));
                 for (i, &row) in rows.iter().enumerate() {
                     let Some(d) = col_digests[i].filter(|_| keep.value(i)) else {
                         continue;
                     };
-                    match map.entry(d) {
-                        std::collections::hash_map::Entry::Occupied(first) => {
-                            dup_rejects.push((
-                                i,
-                                Problem {
-                                    column: ci,
-                                    kind: "duplicate identifier",
-                                    reason: format!(
-                                        "duplicate {} within the file (first at row {})",
-                                        col.name,
-                                        first.get()
-                                    ),
-                                },
-                            ));
-                        }
-                        std::collections::hash_map::Entry::Vacant(v) => {
-                            v.insert(row);
-                        }
+                    if let Some(first) = map.first_or_insert(d, row) {
+                        dup_rejects.push((
+                            i,
+                            Problem {
+                                column: ci,
+                                kind: "duplicate identifier",
+                                reason: format!(
+                                    "duplicate {} within the file (first at row {first})",
+                                    col.name,
+                                ),
+                            },
+                        ));
                     }
                 }
             }
@@ -536,15 +733,6 @@ impl<'a> Validator<'a> {
             problems.iter().map(|p| Some(p.is_empty())).collect()
         };
 
-        // Pseudonymise identifiers (after validation, which needs the clear text for messages
-        // about other problems only; identifier values are never put in a message).
-        for (ci, d) in digests.iter().enumerate() {
-            if let Some(d) = d {
-                typed[ci] = Arc::new(pseudonyms(d));
-            } else if self.contract.columns[ci].identifier {
-                typed[ci] = Arc::new(StringArray::new_null(n));
-            }
-        }
         let accepted_rows = keep.true_count();
         typed.push(Arc::new(StringArray::from(vec![self.partner.as_str(); n])));
         typed.push(Arc::new(StringArray::from(vec![
@@ -1122,6 +1310,75 @@ mod tests {
             for id in ids.iter().flatten() {
                 prop_assert!(!id.starts_with("INC") && id.len() == 32);
             }
+        }
+    }
+
+    #[test]
+    fn first_seen_keeps_the_first_row_also_past_u32() {
+        let mut m = FirstSeen::new(4);
+        let big = u64::from(u32::MAX) + 10;
+        assert_eq!(m.first_or_insert(7, 3), None);
+        assert_eq!(m.first_or_insert(7 << 100, big), None);
+        assert_eq!(m.first_or_insert(7, 9), Some(3));
+        assert_eq!(m.first_or_insert(7, big + 1), Some(3));
+        assert_eq!(m.first_or_insert(7 << 100, 12), Some(big));
+        // Keys differing only in high or low halves are different pseudonyms.
+        assert_eq!(m.first_or_insert(7 << 64, 13), None);
+        assert_eq!(m.first_or_insert((7 << 64) | 7, 14), None);
+        assert_eq!(m.first_or_insert(7 << 64, 15), Some(13));
+        assert_eq!(std::mem::size_of::<(DigestKey, u32)>(), 20);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(6))]
+        /// Working a batch out on several threads changes nothing: the same rows accepted, in
+        /// the same order, the same rejections, and a duplicate is found whichever slice holds
+        /// its first occurrence (identifiers repeat every `period` rows, so many duplicates
+        /// cross the slices' boundaries).
+        #[test]
+        fn threads_change_nothing(
+            seed in 0u64..1000,
+            len in 2 * MIN_SLICE_ROWS..3 * MIN_SLICE_ROWS,
+            period in 100usize..4000,
+            threads in 2usize..5,
+        ) {
+            let contract = marmot_model::builtin_contract("police").expect("contract");
+            let rows: Vec<(u8, usize)> = (0..len)
+                .map(|i| {
+                    let x = (i as u64 ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58;
+                    ((if x < 56 { 0 } else { (x % 7) as u8 }), i)
+                })
+                .collect();
+            let mut batch = police_batch(&rows);
+            let ids: StringArray = (0..len)
+                .map(|i| Some(if rows[i].0 == 6 { String::new() } else { format!("INC{}", i % period) }))
+                .collect();
+            let mut cols = batch.columns().to_vec();
+            cols[0] = Arc::new(ids);
+            batch = RecordBatch::try_new(batch.schema(), cols).expect("batch");
+            let lsoas: HashSet<String> = ["E01001714".to_string()].into();
+            let p = Pseudonymiser::new(b"0123456789abcdef0123").expect("key");
+            let today = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
+            let numbers: Vec<u64> = (1..=len as u64).collect();
+            let run = |threads: usize| {
+                let map = ColumnMap::resolve(&contract, &batch.schema(), "test.csv").expect("columns");
+                let mut v = Validator::new(&contract, map, &lsoas, "Test", &p, today, None, "police", "ingest-1")
+                    .with_threads(threads);
+                let (parts, rejected) = v.validate_parts(&batch, &numbers).expect("validate");
+                (parts, rejected, v.date_range, v.suppressed_cells)
+            };
+            let (one, rejected_one, range_one, cells_one) = run(1);
+            let (many, rejected_many, range_many, cells_many) = run(threads);
+            prop_assert_eq!(one.len(), 1);
+            prop_assert_eq!(many.len(), threads.min(len / MIN_SLICE_ROWS));
+            prop_assert!(many.len() > 1);
+            let many = arrow::compute::concat_batches(&one[0].schema(), &many).expect("concat");
+            prop_assert_eq!(&one[0], &many);
+            prop_assert_eq!(&rejected_one, &rejected_many);
+            prop_assert_eq!(range_one, range_many);
+            prop_assert_eq!(cells_one, cells_many);
+            let duplicates = rejected_one.iter().filter(|r| r.kind == "duplicate identifier").count();
+            prop_assert!(duplicates > 0);
         }
     }
 }

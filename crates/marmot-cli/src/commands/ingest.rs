@@ -48,6 +48,10 @@ pub struct IngestArgs {
     /// Do not refresh the indicator cube after committing (refresh later with `marmot cube`).
     #[arg(long)]
     no_cube: bool,
+    /// Threads validating rows at once (default: one per core). Parsing and writing run on
+    /// threads of their own; the result is the same for any number.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -82,6 +86,7 @@ pub async fn run(ctx: &Ctx, args: IngestArgs) -> CliResult {
             user: user.clone(),
             today: chrono::Utc::now().date_naive(),
             mapping: args.mapping.clone(),
+            threads: args.threads.map(usize::from),
         };
         match ingest(&lake, &pseudo, &req, &bar).await {
             Ok(s) => {

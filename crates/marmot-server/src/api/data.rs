@@ -364,6 +364,7 @@ pub async fn upload(
         user: format!("api:{}", caller.id),
         today: chrono::Utc::now().date_naive(),
         mapping: q.mapping.clone(),
+        threads: None,
     };
     // One writer at a time: the ingest's commit and the cube refresh after it.
     let guard = state.write_lock.lock().await;
