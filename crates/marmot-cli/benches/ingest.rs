@@ -23,11 +23,14 @@ dt = time.perf_counter() - t
 if r.returncode != 0:
     sys.stderr.write(r.stderr.decode())
     sys.exit(r.returncode)
-print(f"{dt} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{dt} {u.ru_maxrss} {u.ru_utime + u.ru_stime}")
 "#;
 
 const DUCKDB: &str = r#"
 import duckdb, sys
+if len(sys.argv) > 3:
+    duckdb.sql(f"SET threads = {int(sys.argv[3])}")
 duckdb.sql(f"COPY (SELECT * FROM read_csv('{sys.argv[1]}', header=true)) TO '{sys.argv[2]}' (FORMAT parquet, COMPRESSION zstd)")
 "#;
 
@@ -39,6 +42,8 @@ print(duckdb.sql(f"SELECT count(*) FROM read_parquet('{sys.argv[1]}')").fetchall
 struct Measured {
     seconds: f64,
     peak_mib: f64,
+    /// User and system CPU seconds of the process.
+    cpu: f64,
 }
 
 fn measure(args: &[&str], env: &[(&str, &str)]) -> Option<Measured> {
@@ -60,9 +65,11 @@ fn measure(args: &[&str], env: &[(&str, &str)]) -> Option<Measured> {
     let mut it = text.split_whitespace();
     let seconds = it.next()?.parse().ok()?;
     let kib: f64 = it.next()?.parse().ok()?;
+    let cpu = it.next()?.parse().ok()?;
     Some(Measured {
         seconds,
         peak_mib: kib / 1024.0,
+        cpu,
     })
 }
 
@@ -121,19 +128,22 @@ fn main() {
     let marmot = env!("CARGO_BIN_EXE_marmot");
     let key = [("MARMOT_PSEUDONYM_KEY", "bench-key-0123456789abcdef")];
     let lake = work.join("lake");
-    let _ = std::fs::remove_dir_all(&lake);
-    let init = Command::new(marmot)
-        .envs(key)
-        .args(["--lake"])
-        .arg(&lake)
-        .arg("init")
-        .output()
-        .expect("marmot init");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let init_lake = || {
+        let _ = std::fs::remove_dir_all(&lake);
+        let init = Command::new(marmot)
+            .envs(key)
+            .args(["--lake"])
+            .arg(&lake)
+            .arg("init")
+            .output()
+            .expect("marmot init");
+        assert!(
+            init.status.success(),
+            "{}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    };
+    init_lake();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(lake.join("_marmot/lake.json")).expect("manifest"))
             .expect("json");
@@ -153,10 +163,20 @@ fn main() {
         .map(|m| m.len() as f64 / 1e6)
         .unwrap_or(0.0);
     let (csv_s, lake_s) = (csv.display().to_string(), lake.display().to_string());
-    eprintln!("ingesting {rows} rows ({mb:.0} MB) with marmot ...");
-    // The cube refresh that follows an ingest is measured by the cube benchmark, not here.
-    let m = measure(
-        &[
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    // One ingest into a fresh lake with `threads` validating threads (None: Marmot's default,
+    // one per core). The cube refresh that follows an ingest is measured by the cube
+    // benchmark, not here.
+    let ingest = |threads: Option<usize>| {
+        init_lake();
+        let t = threads.map(|t| t.to_string());
+        eprintln!(
+            "ingesting {rows} rows ({mb:.0} MB) with marmot, {} validating thread(s) ...",
+            threads.unwrap_or(cores)
+        );
+        let mut args = vec![
             marmot,
             "--lake",
             &lake_s,
@@ -164,30 +184,40 @@ fn main() {
             "admissions",
             &csv_s,
             "--no-cube",
-        ],
-        &key,
-    )
-    .expect("marmot ingest");
-    // Every row written must be in the table: a bench that quarantined rows (exit 3, refused
-    // above) or lost some would be measuring something else.
-    let counted = Command::new(marmot)
-        .envs(key)
-        .args(["--lake", &lake_s, "sql", "--format", "csv"])
-        .arg("SELECT count(*) AS n FROM admissions")
-        .output()
-        .expect("marmot sql");
-    let accepted: u64 = String::from_utf8_lossy(&counted.stdout)
-        .lines()
-        .nth(1)
-        .and_then(|n| n.trim().parse().ok())
-        .expect("a row count");
-    assert_eq!(accepted, rows, "marmot accepted every row written");
+        ];
+        if let Some(t) = &t {
+            args.extend(["--threads", t.as_str()]);
+        }
+        let m = measure(&args, &key).expect("marmot ingest");
+        // Every row written must be in the table: a bench that quarantined rows (exit 3,
+        // refused above) or lost some would be measuring something else.
+        let counted = Command::new(marmot)
+            .envs(key)
+            .args(["--lake", &lake_s, "sql", "--format", "csv"])
+            .arg("SELECT count(*) AS n FROM admissions")
+            .output()
+            .expect("marmot sql");
+        let accepted: u64 = String::from_utf8_lossy(&counted.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|n| n.trim().parse().ok())
+            .expect("a row count");
+        assert_eq!(accepted, rows, "marmot accepted every row written");
+        m
+    };
+    let one = (cores > 1).then(|| ingest(Some(1)));
+    let m = ingest(None);
+    let accepted = rows;
     let out = work.join("duckdb.parquet");
+    let out_s = out.display().to_string();
+    let d_one = if cores > 1 {
+        eprintln!("copying with duckdb, one thread ...");
+        measure(&["python3", "-c", DUCKDB, &csv_s, &out_s, "1"], &[])
+    } else {
+        None
+    };
     eprintln!("copying with duckdb ...");
-    let d = measure(
-        &["python3", "-c", DUCKDB, &csv_s, &out.display().to_string()],
-        &[],
-    );
+    let d = measure(&["python3", "-c", DUCKDB, &csv_s, &out_s], &[]);
     if d.is_some() {
         let n = Command::new("python3")
             .arg("-c")
@@ -203,18 +233,16 @@ fn main() {
     }
 
     let mut r = common::report::Report::new("ingest");
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
     r.line(format!(
         "\ningest benchmark: {rows} admissions rows ({accepted} accepted, 0 quarantined), {mb:.0} MB CSV, {cores} cores"
     ));
-    r.line("| engine | what | seconds | rows/s | MB/s | peak RSS (MiB) |");
-    r.line("|---|---|---:|---:|---:|---:|");
+    r.line("| engine | what | seconds | CPU seconds | rows/s | MB/s | peak RSS (MiB) |");
+    r.line("|---|---|---:|---:|---:|---:|---:|");
     let row = |name: &str, what: &str, x: &Measured| {
         format!(
-            "| {name} | {what} | {:.1} | {:.0} | {:.0} | {:.0} |",
+            "| {name} | {what} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} |",
             x.seconds,
+            x.cpu,
             rows as f64 / x.seconds,
             mb / x.seconds,
             x.peak_mib
@@ -225,9 +253,9 @@ fn main() {
         "validate every row, pseudonymise, Parquet + Delta commit, raw copy",
         &m,
     ));
-    match d {
+    match &d {
         Some(d) => {
-            r.line(row("duckdb", "read CSV, write Parquet (no validation)", &d));
+            r.line(row("duckdb", "read CSV, write Parquet (no validation)", d));
             r.line(format!(
                 "\nratio marmot / duckdb: {:.2}x time, {:.2}x peak memory (target: time <= 1.5x)",
                 m.seconds / d.seconds,
@@ -235,6 +263,27 @@ fn main() {
             ));
         }
         None => r.line(common::no_duckdb()),
+    }
+    // Scaling with threads: Marmot's validating threads (`--threads`; the file is parsed on
+    // one more thread and written on another) and DuckDB's `threads` setting, 1 against all.
+    if let Some(one) = &one {
+        r.line(format!(
+            "\nscaling with threads (marmot --threads, duckdb SET threads), 1 -> {cores}: marmot {:.1} s -> {:.1} s ({:.2}x faster, CPU {:.1} s -> {:.1} s){}",
+            one.seconds,
+            m.seconds,
+            one.seconds / m.seconds,
+            one.cpu,
+            m.cpu,
+            match (&d_one, &d) {
+                (Some(a), Some(b)) => format!(
+                    "; duckdb {:.1} s -> {:.1} s ({:.2}x faster)",
+                    a.seconds,
+                    b.seconds,
+                    a.seconds / b.seconds
+                ),
+                _ => String::new(),
+            }
+        ));
     }
     r.finish();
 }
