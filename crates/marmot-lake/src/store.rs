@@ -480,8 +480,12 @@ fn file_task(
 /// The outcome of a file's task.
 async fn file_done(f: OpenFile) -> Result<Add, LakeError> {
     drop(f.tx);
-    f.task
-        .await
+    joined(f.task).await
+}
+
+/// A file task's `Add`, or why it has none.
+async fn joined(task: tokio::task::JoinHandle<Result<Add, LakeError>>) -> Result<Add, LakeError> {
+    task.await
         .map_err(|e| LakeError::Internal(format!("a Parquet file writer stopped: {e}")))?
 }
 
@@ -630,11 +634,19 @@ impl TableWriter {
         Ok(())
     }
 
-    /// Closes the last files and returns the adds (not yet committed).
+    /// Closes the last files and returns the adds (not yet committed). Every file is told to
+    /// finish before the first is waited for, so their last row groups are encoded at once.
     pub async fn finish(mut self) -> Result<(Vec<Add>, Vec<String>), LakeError> {
-        let keys: Vec<String> = self.open.keys().cloned().collect();
-        for k in keys {
-            self.close(&k).await?;
+        let open = std::mem::take(&mut self.open);
+        let tasks: Vec<_> = open
+            .into_values()
+            .map(|f| {
+                drop(f.tx);
+                f.task
+            })
+            .collect();
+        for task in tasks {
+            self.adds.push(joined(task).await?);
         }
         Ok((self.adds, self.written))
     }
