@@ -1,11 +1,12 @@
 //! Ingest benchmark: a 10-million-row admissions CSV (override with MARMOT_BENCH_ROWS) ingested
 //! by Marmot — every row validated against the contract, identifiers pseudonymised, Parquet and
 //! Delta commit written — beside DuckDB reading the same CSV and writing Parquet, in one run.
-//! Reports seconds, rows/s, MB/s, peak resident memory of each process and the ratio.
+//! Reports seconds, CPU seconds, rows/s, MB/s, peak resident memory of each process and the
+//! ratio, and each tool's time with one thread beside its default.
 //!
 //! Needs `python3` with the `duckdb` package (`pip install duckdb`); DuckDB is skipped, and the
-//! ratio not reported, when it is missing. Each tool runs as its own process under a small
-//! Python wrapper that reports wall time and the child's peak RSS (getrusage).
+//! ratio not reported, when it is missing. Each tool runs as its own process under the benches'
+//! Python timer (`common::MEASURE`: wall time, the child's peak RSS and CPU from getrusage).
 //!
 //! Run: `cargo bench -p marmot-cli --bench ingest` (release profile).
 
@@ -14,18 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-
-const MEASURE: &str = r#"
-import resource, subprocess, sys, time
-t = time.perf_counter()
-r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-dt = time.perf_counter() - t
-if r.returncode != 0:
-    sys.stderr.write(r.stderr.decode())
-    sys.exit(r.returncode)
-u = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{dt} {u.ru_maxrss} {u.ru_utime + u.ru_stime}")
-"#;
 
 const DUCKDB: &str = r#"
 import duckdb, sys
@@ -46,29 +35,11 @@ struct Measured {
     cpu: f64,
 }
 
+/// [`common::measure_cpu`] as a [`Measured`].
 fn measure(args: &[&str], env: &[(&str, &str)]) -> Option<Measured> {
-    let mut c = Command::new("python3");
-    c.arg("-c").arg(MEASURE).args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let out = c.output().ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "{} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace();
-    let seconds = it.next()?.parse().ok()?;
-    let kib: f64 = it.next()?.parse().ok()?;
-    let cpu = it.next()?.parse().ok()?;
-    Some(Measured {
+    common::measure_cpu(args, env).map(|(seconds, peak_mib, cpu)| Measured {
         seconds,
-        peak_mib: kib / 1024.0,
+        peak_mib,
         cpu,
     })
 }
@@ -191,23 +162,12 @@ fn main() {
         let m = measure(&args, &key).expect("marmot ingest");
         // Every row written must be in the table: a bench that quarantined rows (exit 3,
         // refused above) or lost some would be measuring something else.
-        let counted = Command::new(marmot)
-            .envs(key)
-            .args(["--lake", &lake_s, "sql", "--format", "csv"])
-            .arg("SELECT count(*) AS n FROM admissions")
-            .output()
-            .expect("marmot sql");
-        let accepted: u64 = String::from_utf8_lossy(&counted.stdout)
-            .lines()
-            .nth(1)
-            .and_then(|n| n.trim().parse().ok())
-            .expect("a row count");
+        let accepted = common::table_rows(marmot, &key, &lake_s, "admissions");
         assert_eq!(accepted, rows, "marmot accepted every row written");
         m
     };
     let one = (cores > 1).then(|| ingest(Some(1)));
     let m = ingest(None);
-    let accepted = rows;
     let out = work.join("duckdb.parquet");
     let out_s = out.display().to_string();
     let d_one = if cores > 1 {
@@ -234,7 +194,7 @@ fn main() {
 
     let mut r = common::report::Report::new("ingest");
     r.line(format!(
-        "\ningest benchmark: {rows} admissions rows ({accepted} accepted, 0 quarantined), {mb:.0} MB CSV, {cores} cores"
+        "\ningest benchmark: {rows} admissions rows ({rows} accepted, 0 quarantined), {mb:.0} MB CSV, {cores} cores"
     ));
     r.line("| engine | what | seconds | CPU seconds | rows/s | MB/s | peak RSS (MiB) |");
     r.line("|---|---|---:|---:|---:|---:|---:|");

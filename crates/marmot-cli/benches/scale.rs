@@ -244,17 +244,7 @@ fn main() {
                 ],
             )
         };
-        let counted = Command::new(marmot)
-            .envs(KEY)
-            .args(["--lake", &lake_s, "sql", "--format", "csv"])
-            .arg("SELECT count(*) FROM admissions")
-            .output()
-            .expect("count");
-        let rows: u64 = String::from_utf8_lossy(&counted.stdout)
-            .lines()
-            .nth(1)
-            .and_then(|l| l.trim().parse().ok())
-            .expect("the lake's admission row count");
+        let rows = common::table_rows(marmot, &KEY, &lake_s, "admissions");
         // DuckDB's nearest peer to an ingest: rewrite the admissions rows as Parquet.
         let copy = work.join("duckdb-admissions.parquet");
         let ingest_duck = duckdb_step(

@@ -353,6 +353,14 @@ impl FirstSeen {
     }
 }
 
+/// Records problem `p` of `row` among `n` rows (`problems` stays empty while no row has one).
+fn add_problem(problems: &mut Vec<Vec<Problem>>, n: usize, row: usize, p: Problem) {
+    if problems.is_empty() {
+        problems.resize_with(n, Vec::new);
+    }
+    problems[row].push(p);
+}
+
 /// A problem found in one cell.
 struct Problem {
     column: usize,
@@ -525,10 +533,7 @@ impl<'a> Validator<'a> {
         let n = input.num_rows();
         let mut problems: Vec<Vec<Problem>> = Vec::new();
         let add = |row: usize, p: Problem, problems: &mut Vec<Vec<Problem>>| {
-            if problems.is_empty() {
-                problems.resize_with(n, Vec::new);
-            }
-            problems[row].push(p);
+            add_problem(problems, n, row, p)
         };
         // Raw text of each contract column, for messages and quarantine records.
         let mut raw: Vec<Option<StringArray>> = Vec::with_capacity(self.contract.columns.len());
@@ -680,10 +685,7 @@ impl<'a> Validator<'a> {
             digests,
         } = checked;
         let add = |row: usize, p: Problem, problems: &mut Vec<Vec<Problem>>| {
-            if problems.is_empty() {
-                problems.resize_with(n, Vec::new);
-            }
-            problems[row].push(p);
+            add_problem(problems, n, row, p)
         };
         let keep: BooleanArray = if problems.is_empty() {
             BooleanArray::from(vec![true; n])

@@ -18,7 +18,8 @@ if r.returncode != 0:
     sys.exit(128 - r.returncode if r.returncode < 0 else r.returncode)
 # The command's own output, then the timing as the last line.
 sys.stdout.write(r.stdout.decode(errors="replace"))
-print(f"\n{dt} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"\n{dt} {u.ru_maxrss} {u.ru_utime + u.ru_stime}")
 "#;
 
 /// The start of every DuckDB script here (Python, argv[1] the lake): a connection `con` with
@@ -150,6 +151,17 @@ pub fn measure_why(args: &[&str], env: &[(&str, &str)]) -> Result<(f64, f64), Fa
 
 /// [`measure_why`] with what the command printed on stdout.
 pub fn measure_output(args: &[&str], env: &[(&str, &str)]) -> Result<(f64, f64, String), Failure> {
+    measure_all(args, env).map(|(s, m, _, out)| (s, m, out))
+}
+
+/// Runs a command under Python's timer: (seconds, peak RSS in MiB, user + system CPU seconds),
+/// None when it failed.
+pub fn measure_cpu(args: &[&str], env: &[(&str, &str)]) -> Option<(f64, f64, f64)> {
+    measure_all(args, env).ok().map(|(s, m, c, _)| (s, m, c))
+}
+
+/// Seconds, peak RSS (MiB), CPU seconds and stdout of a command run under [`MEASURE`].
+fn measure_all(args: &[&str], env: &[(&str, &str)]) -> Result<(f64, f64, f64, String), Failure> {
     let mut c = Command::new("python3");
     c.arg("-c")
         .arg(MEASURE)
@@ -176,10 +188,26 @@ pub fn measure_output(args: &[&str], env: &[(&str, &str)]) -> Result<(f64, f64, 
     let mut it = timing.split_whitespace();
     let secs = it.next().and_then(|v| v.parse().ok());
     let kib = it.next().and_then(|v| v.parse::<f64>().ok());
-    match (secs, kib) {
-        (Some(s), Some(k)) => Ok((s, k / 1024.0, printed.to_string())),
+    let cpu = it.next().and_then(|v| v.parse().ok());
+    match (secs, kib, cpu) {
+        (Some(s), Some(k), Some(c)) => Ok((s, k / 1024.0, c, printed.to_string())),
         _ => Err(Failure::NotRun),
     }
+}
+
+/// The number of rows of `table` in the lake, as `marmot sql` counts them.
+pub fn table_rows(marmot: &str, key: &[(&str, &str)], lake: &str, table: &str) -> u64 {
+    let counted = Command::new(marmot)
+        .envs(key.iter().copied())
+        .args(["--lake", lake, "sql", "--format", "csv"])
+        .arg(format!("SELECT count(*) AS n FROM {table}"))
+        .output()
+        .expect("marmot sql");
+    String::from_utf8_lossy(&counted.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("a row count of {table}"))
 }
 
 /// Generates a demo lake (no cube) at `lake` unless one is there.
