@@ -1497,7 +1497,14 @@ pub async fn generate(
         )
         .without_duplicate_check();
         let writer = TableWriter::new(lake.table_store(&tpath), validator.schema(), &ingest_id)
-            .partitioned_by_quarter(&contract.date_column)?;
+            .partitioned_by_quarter(&contract.date_column)?
+            .distinct_columns(
+                contract
+                    .columns
+                    .iter()
+                    .filter(|c| c.identifier)
+                    .map(|c| c.name.as_str()),
+            );
         let mut sink = Sink {
             schema,
             cols: builders(&contract),

@@ -497,7 +497,14 @@ pub async fn ingest(
 
         // 2. Validate and write, batch by batch.
         let mut writer = TableWriter::new(lake.table_store(&tpath), validator.schema(), &ingest_id)
-            .partitioned_by_quarter(&contract.date_column)?;
+            .partitioned_by_quarter(&contract.date_column)?
+            .distinct_columns(
+                contract
+                    .columns
+                    .iter()
+                    .filter(|c| c.identifier)
+                    .map(|c| c.name.as_str()),
+            );
         // Parquet encoding and upload run on a task of their own (a runtime worker), two
         // batches behind, so that this thread only validates: encoding was a fifth of its time.
         let (wtx, mut wrx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
