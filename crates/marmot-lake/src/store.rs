@@ -432,7 +432,16 @@ pub struct TableWriter {
     adds: Vec<Add>,
     written: Vec<String>,
     seq: usize,
+    encoding: Encoding,
+}
+
+/// How a table's files are encoded: the Parquet settings, and which columns get a min and max
+/// in the Delta statistics.
+#[derive(Clone)]
+struct Encoding {
     props: WriterProperties,
+    /// Per column: false for the distinct columns ([`TableWriter::distinct_columns`]).
+    ranged: Arc<[bool]>,
 }
 
 /// A file being written: its batches are encoded and uploaded by a task of its own
@@ -449,7 +458,7 @@ fn file_task(
     store: Arc<dyn ObjectStore>,
     schema: arrow::datatypes::SchemaRef,
     path: String,
-    props: WriterProperties,
+    encoding: Encoding,
 ) -> OpenFile {
     // Two batches queued: enough to keep the encoder busy, little memory held.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
@@ -457,9 +466,9 @@ fn file_task(
         let mut writer = AsyncArrowWriter::try_new(
             BufWriter::new(store, Path::from(path.as_str())),
             schema.clone(),
-            Some(props),
+            Some(encoding.props),
         )?;
-        let mut stats = StatsAcc::new(&schema);
+        let mut stats = StatsAcc::new(&schema, encoding.ranged);
         let mut rows = 0;
         while let Some(batch) = rx.recv().await {
             writer.write(&batch).await?;
@@ -516,6 +525,10 @@ impl TableWriter {
         schema: arrow::datatypes::SchemaRef,
         prefix: &str,
     ) -> TableWriter {
+        let encoding = Encoding {
+            props: writer_properties(),
+            ranged: schema.fields().iter().map(|_| true).collect(),
+        };
         TableWriter {
             store,
             schema,
@@ -526,23 +539,33 @@ impl TableWriter {
             adds: Vec::new(),
             written: Vec::new(),
             seq: 0,
-            props: writer_properties(),
+            encoding,
         }
     }
 
-    /// Marks columns whose values are almost all distinct (pseudonyms): they are written
-    /// without a dictionary, which such a column outgrows within each row group anyway (the
-    /// writer then falls back to plain encoding), so building it is wasted work: about a tenth
-    /// of the Parquet encoding time of an admissions file, for the same file size.
+    /// Marks columns whose values are almost all distinct and in no useful order (pseudonyms):
+    /// they are written without a dictionary, which such a column outgrows within each row
+    /// group anyway (the writer then falls back to plain encoding), so building it is wasted
+    /// work: about a tenth of the Parquet encoding time of an admissions file, for the same
+    /// file size. Their Delta statistics keep the null count but no min and max: a file's
+    /// range of keyed hashes spans nearly all of them, so it never lets a query skip the file,
+    /// and finding it compared every value twice.
     pub fn distinct_columns<'c>(
         mut self,
         columns: impl IntoIterator<Item = &'c str>,
     ) -> TableWriter {
         let mut b = writer_properties().into_builder();
+        let mut ranged = vec![true; self.schema.fields().len()];
         for c in columns {
             b = b.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(c), false);
+            if let Ok(i) = self.schema.index_of(c) {
+                ranged[i] = false;
+            }
         }
-        self.props = b.build();
+        self.encoding = Encoding {
+            props: b.build(),
+            ranged: ranged.into(),
+        };
         self
     }
 
@@ -629,7 +652,7 @@ impl TableWriter {
                     self.store.clone(),
                     self.schema.clone(),
                     path,
-                    self.props.clone(),
+                    self.encoding.clone(),
                 ),
             );
         }
@@ -701,6 +724,8 @@ pub fn writer_properties() -> WriterProperties {
 /// Per-column min, max and null count over the batches of one file, in the Delta stats format.
 struct StatsAcc {
     names: Vec<String>,
+    /// Per column: whether its min and max are kept.
+    ranged: Arc<[bool]>,
     mins: Vec<Option<Val>>,
     maxs: Vec<Option<Val>>,
     nulls: Vec<i64>,
@@ -716,10 +741,11 @@ enum Val {
 }
 
 impl StatsAcc {
-    fn new(schema: &Schema) -> StatsAcc {
+    fn new(schema: &Schema, ranged: Arc<[bool]>) -> StatsAcc {
         let n = schema.fields().len();
         StatsAcc {
             names: schema.fields().iter().map(|f| f.name().clone()).collect(),
+            ranged,
             mins: vec![None; n],
             maxs: vec![None; n],
             nulls: vec![0; n],
@@ -732,6 +758,9 @@ impl StatsAcc {
         use arrow::datatypes::{DataType as A, Date32Type, Float64Type, Int32Type, Int64Type};
         for (i, c) in batch.columns().iter().enumerate() {
             self.nulls[i] += c.null_count() as i64;
+            if !self.ranged.get(i).copied().unwrap_or(true) {
+                continue;
+            }
             let mm: Option<(Val, Val)> = match c.data_type() {
                 A::Int32 => {
                     let p = c.as_primitive::<Int32Type>();
@@ -843,7 +872,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn distinct_columns_are_written_without_a_dictionary_and_read_back_unchanged() {
+    async fn distinct_columns_have_no_dictionary_nor_range_and_read_back_unchanged() {
         use arrow::array::{AsArray, StringArray};
         use arrow::datatypes::{DataType, Field};
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
@@ -868,6 +897,19 @@ mod tests {
         w.write(&b).await.expect("write");
         let (adds, _) = w.finish().await.expect("finish");
         assert_eq!(adds.len(), 1);
+        let stats: serde_json::Value =
+            serde_json::from_str(adds[0].stats.as_deref().unwrap_or_default()).expect("stats");
+        assert_eq!(stats["nullCount"]["person"], 0, "{stats}");
+        assert!(
+            stats["minValues"].get("person").is_none(),
+            "no range for person: {stats}"
+        );
+        assert!(
+            stats["maxValues"].get("person").is_none(),
+            "no range for person: {stats}"
+        );
+        assert_eq!(stats["minValues"]["sex"], "female", "{stats}");
+        assert_eq!(stats["maxValues"]["sex"], "male", "{stats}");
         let bytes = store
             .get(&Path::from(adds[0].path.as_str()))
             .await
