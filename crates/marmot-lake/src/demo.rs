@@ -1496,15 +1496,8 @@ pub async fn generate(
             &ingest_id,
         )
         .without_duplicate_check();
-        let writer = TableWriter::new(lake.table_store(&tpath), validator.schema(), &ingest_id)
-            .partitioned_by_quarter(&contract.date_column)?
-            .distinct_columns(
-                contract
-                    .columns
-                    .iter()
-                    .filter(|c| c.identifier)
-                    .map(|c| c.name.as_str()),
-            );
+        let writer =
+            crate::ingest::curated_writer(lake, &contract, validator.schema(), &ingest_id)?;
         let mut sink = Sink {
             schema,
             cols: builders(&contract),

@@ -309,6 +309,24 @@ pub fn new_ingest_id() -> String {
     format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"), &u[..8])
 }
 
+/// The writer of a dataset's curated table for one ingest: files by calendar quarter of the
+/// contract's date column, identifiers (pseudonyms) written as distinct columns.
+pub(crate) fn curated_writer(
+    lake: &Lake,
+    contract: &Contract,
+    schema: SchemaRef,
+    ingest_id: &str,
+) -> Result<TableWriter, LakeError> {
+    let identifiers = contract.identifier_columns().map(|c| c.name.as_str());
+    Ok(TableWriter::new(
+        lake.table_store(&table_path(&contract.name)),
+        schema,
+        ingest_id,
+    )
+    .partitioned_by_quarter(&contract.date_column)?
+    .distinct_columns(identifiers))
+}
+
 /// The lake path of a curated table.
 pub fn table_path(dataset: &str) -> String {
     format!("tables/{dataset}")
@@ -496,15 +514,7 @@ pub async fn ingest(
         });
 
         // 2. Validate and write, batch by batch.
-        let mut writer = TableWriter::new(lake.table_store(&tpath), validator.schema(), &ingest_id)
-            .partitioned_by_quarter(&contract.date_column)?
-            .distinct_columns(
-                contract
-                    .columns
-                    .iter()
-                    .filter(|c| c.identifier)
-                    .map(|c| c.name.as_str()),
-            );
+        let mut writer = curated_writer(lake, &contract, validator.schema(), &ingest_id)?;
         // Parquet encoding and upload run on a task of their own (a runtime worker), two
         // batches behind, so that this thread only validates: encoding was a fifth of its time.
         let (wtx, mut wrx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
