@@ -871,6 +871,22 @@ mod tests {
         assert!(quarter_number(18_627) < quarter_number(18_628)); // into 2021Q1
     }
 
+    /// A reader of one Parquet file a [`TableWriter`] wrote into `store`.
+    async fn parquet_file(
+        store: &Arc<dyn ObjectStore>,
+        path: &str,
+    ) -> parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<bytes::Bytes> {
+        let bytes = store
+            .get(&Path::from(path))
+            .await
+            .expect("file")
+            .bytes()
+            .await
+            .expect("bytes");
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .expect("parquet")
+    }
+
     #[tokio::test]
     async fn distinct_columns_have_no_dictionary_nor_range_and_read_back_unchanged() {
         use arrow::array::{AsArray, StringArray};
@@ -910,15 +926,7 @@ mod tests {
         );
         assert_eq!(stats["minValues"]["sex"], "female", "{stats}");
         assert_eq!(stats["maxValues"]["sex"], "male", "{stats}");
-        let bytes = store
-            .get(&Path::from(adds[0].path.as_str()))
-            .await
-            .expect("file")
-            .bytes()
-            .await
-            .expect("bytes");
-        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .expect("parquet");
+        let builder = parquet_file(&store, &adds[0].path).await;
         let rg = builder.metadata().row_group(0);
         assert!(
             rg.column(0).dictionary_page_offset().is_none(),
@@ -975,18 +983,10 @@ mod tests {
         let mut seen = Vec::new();
         for add in &adds {
             let dir = add.path.split('/').next().unwrap_or_default().to_string();
-            let bytes = store
-                .get(&Path::from(add.path.as_str()))
+            let reader = parquet_file(&store, &add.path)
                 .await
-                .expect("file")
-                .bytes()
-                .await
-                .expect("bytes");
-            let reader =
-                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-                    .expect("parquet")
-                    .build()
-                    .expect("reader");
+                .build()
+                .expect("reader");
             for b in reader {
                 let b = b.expect("batch");
                 let ids = b.column(0).as_primitive::<Int64Type>();
